@@ -1,0 +1,51 @@
+# Everything a user does. `make demo` and `make test` set up the environment themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO := demo
+INPUT ?=
+OUTPUT ?=
+ARGS ?=
+WORKERS ?= $(shell nproc)
+
+.PHONY: help setup test lint demo fake convert verify train evaluate bench bench-scale clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,aws]'
+	touch $@
+
+setup: $(STAMP) ## Create .venv and install the project (done by every other target)
+
+test: $(STAMP) ## Run the whole test suite
+	$(PY) -m ruff check imagenet_convert pipelines tests
+	$(PY) -m pytest -q
+
+lint: $(STAMP) ## ruff
+	$(PY) -m ruff check imagenet_convert pipelines tests
+
+demo: $(STAMP) ## Generate a miniature ImageNet, convert it, train, evaluate, predict
+	$(PY) -m imagenet_convert demo --workdir $(DEMO)
+
+fake: $(STAMP) ## Generate a miniature ILSVRC2012 download: make fake OUTPUT=dir ARGS='--classes 10'
+	$(PY) -m imagenet_convert fake --output $(OUTPUT) $(ARGS)
+
+convert: $(STAMP) ## Convert: make convert INPUT=/imagenet OUTPUT=/data/imagenet-tfrecord [ARGS=...]
+	$(PY) -m imagenet_convert run --input $(INPUT) --output $(OUTPUT) $(ARGS)
+
+verify: $(STAMP) ## Check a converted folder: make verify OUTPUT=/data/imagenet-tfrecord
+	$(PY) -m imagenet_convert verify $(OUTPUT) $(ARGS)
+
+bench: $(STAMP) ## Conversion vs tar -x benchmark (minutes; not in CI)
+	$(PY) -m imagenet_convert.bench --workdir bench-data $(ARGS)
+
+bench-scale: $(STAMP) ## Full-cardinality (1.33M tiny images) scale run (long; not in CI)
+	$(PY) -m imagenet_convert.bench --scale --workdir bench-data $(ARGS)
+
+clean: ## Remove the environment, demo and benchmark data
+	rm -rf $(VENV) $(DEMO) bench-data *.egg-info

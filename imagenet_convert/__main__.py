@@ -1,0 +1,45 @@
+"""Command line: ``python -m imagenet_convert COMMAND [options]``.
+
+Each command lives in its own module and is imported only when used, so ``run --help`` never
+pays for TensorFlow and ``train`` never pays for Beam.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("imagenet_convert.convert", "convert ILSVRC2012 archives to TF-Slim TFRecords (Apache Beam)"),
+    "verify": ("imagenet_convert.verify", "check a converted folder against its dataset_info.json"),
+    "fake": ("imagenet_convert.fake.cli", "generate a faithful miniature ILSVRC2012 download"),
+    "train": ("imagenet_convert.trainer.train", "train a TF-Slim model on converted shards"),
+    "evaluate": ("imagenet_convert.trainer.evaluate", "evaluate a checkpoint: top-1, top-5, loss"),
+    "export": ("imagenet_convert.trainer.export", "export a checkpoint as a SavedModel taking JPEG bytes"),
+    "demo": ("imagenet_convert.demo", "generate, convert, train, evaluate and predict on a miniature"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: python -m imagenet_convert COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += ["", "Run 'python -m imagenet_convert COMMAND --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to the command's own ``main(argv)``; returns the process exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
