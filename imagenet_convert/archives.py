@@ -1,0 +1,167 @@
+"""Index tar archives in place and read members by byte range: nothing is ever extracted.
+
+The train download is a tar of per-class tars. Only headers are read (512 bytes per member);
+each image is later read as the exact byte range its header points at, through Beam's
+``FileSystems`` so local paths, ``gs://`` and ``s3://`` all work.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+from collections.abc import Callable
+from typing import BinaryIO, NamedTuple
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+WNID = re.compile(r"n\d{8}")
+
+
+class ArchiveError(Exception):
+    """A problem with an input archive; the message names the archive, member and what to do."""
+
+
+class Member(NamedTuple):
+    """A regular file inside an archive: its name and where its bytes lie in the outer file."""
+
+    name: str
+    offset: int
+    size: int
+
+
+def open_input(path: str) -> BinaryIO:
+    """Open an input file for random access, never decompressing it on the way."""
+    try:
+        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    except Exception as exc:  # FileSystems raises BeamIOError, IOError, ... by scheme
+        raise ArchiveError(f"{path}: cannot open ({exc})") from None
+
+
+class _Window(io.RawIOBase):
+    """A read-only view of ``[start, start + length)`` of a seekable stream."""
+
+    def __init__(self, stream: BinaryIO, start: int, length: int):
+        self._stream, self._start, self._length, self._pos = stream, start, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        count = max(0, min(len(buffer), self._length - self._pos))
+        if not count:
+            return 0
+        self._stream.seek(self._start + self._pos)
+        data = self._stream.read(count)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def _plain_name(archive: str, name: str) -> str:
+    """Member names are data, never paths: accept flat file names only."""
+    plain = name[2:] if name.startswith("./") else name
+    if not plain or "/" in plain or "\\" in plain or plain in (".", ".."):
+        raise ArchiveError(
+            f"{archive}: member {name!r} is not a plain file name (expected flat names like the "
+            "official download); the archive is not an ILSVRC2012 download or was repacked"
+        )
+    return plain
+
+
+def _stream_size(stream: BinaryIO) -> int:
+    here = stream.tell()
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(here)
+    return size
+
+
+def index_tar(stream: BinaryIO, archive: str, start: int = 0, length: int | None = None) -> list[Member]:
+    """List the regular files of the tar at ``[start, start + length)`` of ``stream``.
+
+    Offsets are absolute in ``stream``. A truncated or corrupt tar raises :class:`ArchiveError`
+    instead of silently yielding fewer members, as ``tarfile`` would.
+    """
+    length = _stream_size(stream) - start if length is None else length
+    window = _Window(stream, start, length)
+    redownload = "re-download it (compare its size and md5 with `verify --check-archives`)"
+    try:
+        tar = tarfile.open(fileobj=window, mode="r:")  # noqa: SIM115 (closed by the `with tar` below)
+    except tarfile.TarError as exc:
+        raise ArchiveError(f"{archive}: not a readable tar ({exc}); {redownload}") from None
+    members: list[Member] = []
+    with tar:
+        for info in tar:
+            if info.isdir():
+                continue
+            if not info.isreg():
+                raise ArchiveError(f"{archive}: member {info.name!r} is a link or device, not a file")
+            if info.offset_data + info.size > length:
+                raise ArchiveError(
+                    f"{archive}: member {info.name!r} claims {info.size} bytes but the archive ends "
+                    f"{length - info.offset_data} bytes after its header: truncated; {redownload}"
+                )
+            members.append(Member(_plain_name(archive, info.name), start + info.offset_data, info.size))
+        window.seek(tar.offset)
+        end = window.read(512)
+    if len(end) < 512 or any(end):
+        problem = "ends without an end-of-archive block" if len(end) < 512 else "has a corrupt header"
+        raise ArchiveError(
+            f"{archive}: tar {problem} at byte {start + tar.offset}: truncated or damaged; {redownload}"
+        )
+    return members
+
+
+def read_member(stream: BinaryIO, member: Member) -> bytes:
+    """The exact bytes of one member: one seek, one read."""
+    stream.seek(member.offset)
+    data = stream.read(member.size)
+    if len(data) != member.size:
+        raise ArchiveError(f"member {member.name!r}: read {len(data)} of {member.size} bytes (truncated)")
+    return data
+
+
+def index_train(
+    path: str, archive: str, on_class: Callable[[str, int], None] | None = None
+) -> dict[str, list[Member]]:
+    """Index the train tar of class tars: {wnid: members with offsets in the outer file}."""
+    with open_input(path) as stream:
+        outer = index_tar(stream, archive)
+        classes: dict[str, list[Member]] = {}
+        for class_tar in outer:
+            wnid = class_tar.name.removesuffix(".tar")
+            if not class_tar.name.endswith(".tar") or not WNID.fullmatch(wnid):
+                raise ArchiveError(
+                    f"{archive}: member {class_tar.name!r} is not a class tar '<wnid>.tar' like n01440764.tar"
+                )
+            inner_name = f"{archive}/{class_tar.name}"
+            classes[wnid] = index_tar(stream, inner_name, class_tar.offset, class_tar.size)
+            if on_class:
+                on_class(wnid, len(classes[wnid]))
+    return classes
+
+
+def read_small_members(path: str, archive: str) -> dict[str, bytes]:
+    """All regular members of a small (possibly gzipped) tar, by full name: for devkit and XML."""
+    try:
+        with open_input(path) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
+            found: dict[str, bytes] = {}
+            for info in tar:
+                if info.isreg():
+                    handle = tar.extractfile(info)
+                    found[info.name] = handle.read() if handle else b""
+            return found
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ArchiveError(f"{archive}: cannot read ({exc}); re-download it") from None

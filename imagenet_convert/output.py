@@ -1,0 +1,72 @@
+"""The output folder: final files, and the hidden work folder that makes runs atomic and resumable.
+
+Everything goes through Beam's ``FileSystems``, so the same code publishes to a local folder,
+``gs://`` or ``s3://``. A file becomes visible under its final name only by a rename (a copy
+and delete on object stores, as Beam's own file sinks do) after it was completely written.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+WORK = ".imagenet-convert"
+
+
+class OutputDir:
+    """Paths and atomic writes under one output folder."""
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/") if "://" in root else root.rstrip("/") or "/"
+
+    def path(self, *parts: str) -> str:
+        return FileSystems.join(self.root, *parts)
+
+    def work(self, *parts: str) -> str:
+        return self.path(WORK, *parts)
+
+    def exists(self, path: str) -> bool:
+        return FileSystems.exists(path)
+
+    def read_bytes(self, path: str) -> bytes:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+            return stream.read()
+
+    def read_json(self, path: str) -> Any:
+        return json.loads(self.read_bytes(path))
+
+    def temporary(self, name: str) -> str:
+        """A fresh name in the hidden temp folder (never matched by Slim's ``train-*``)."""
+        return self.work("tmp", f"{name}.{uuid.uuid4().hex}.tmp")
+
+    def publish(self, temporary: str, final: str) -> None:
+        """Move a completely written file to its final name (replacing an older one atomically)."""
+        FileSystems.rename([temporary], [final])
+
+    def write_atomic(self, final: str, data: bytes) -> None:
+        temporary = self.temporary(final.rsplit("/", 1)[-1])
+        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+            stream.write(data)
+        self.publish(temporary, final)
+
+    def write_json(self, final: str, value: Any) -> None:
+        self.write_atomic(final, json_bytes(value))
+
+    def sizes(self, pattern: str) -> dict[str, int]:
+        """{path: size} of the files matching a glob (empty when none)."""
+        result = FileSystems.match([pattern])[0]
+        return {meta.path: meta.size_in_bytes for meta in result.metadata_list}
+
+    def delete(self, paths: list[str]) -> None:
+        present = [path for path in paths if FileSystems.exists(path)]
+        if present:
+            FileSystems.delete(present)
+
+
+def json_bytes(value: Any) -> bytes:
+    """Canonical JSON: sorted keys, so equal content gives equal bytes."""
+    return (json.dumps(value, sort_keys=True, indent=1) + "\n").encode()

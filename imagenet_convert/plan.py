@@ -1,0 +1,329 @@
+"""The conversion plan: which image goes to which shard, with its label and boxes.
+
+The plan is built once from the archives' headers, the devkit and the box XML, then saved in the
+output folder, one small JSON file per shard, so any worker on any machine can write its shard
+from its own file, and a rerun resumes without indexing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
+
+from apache_beam.io.filesystems import FileSystems
+
+from imagenet_convert import archives, boxes, devkit
+from imagenet_convert.archives import ArchiveError, Member
+from imagenet_convert.output import OutputDir, json_bytes
+from imagenet_convert.sharding import assign_shards, shard_name
+
+LOG = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ARCHIVES = {
+    "train": "ILSVRC2012_img_train.tar",
+    "validation": "ILSVRC2012_img_val.tar",
+    "devkit": "ILSVRC2012_devkit_t12.tar.gz",
+    "train_boxes": "ILSVRC2012_bbox_train_v2.tar.gz",
+    "validation_boxes": "ILSVRC2012_bbox_val_v3.tgz",
+}
+SPLITS = ("train", "validation")
+RECORD_OVERHEAD = 600
+"""Bytes a record adds to its image (features, framing): for space estimates only."""
+
+
+class PlanError(ArchiveError):
+    """The inputs cannot be planned into a conversion (missing pieces, inconsistent labels...)."""
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Everything besides the input files that determines the output bytes."""
+
+    splits: tuple[str, ...] = SPLITS
+    seed: int = 12345
+    train_shards: int = 1024
+    validation_shards: int = 128
+    validation_boxes: bool = False
+    allow_missing_classes: bool = False
+    skip_bad_images: bool = False
+    strict: bool = False
+    validation_labels: str | None = None
+
+    def shards(self, split: str) -> int:
+        return self.train_shards if split == "train" else self.validation_shards
+
+
+class PlannedImage(NamedTuple):
+    """One image of a shard: where its bytes lie and what its record says."""
+
+    filename: str
+    offset: int
+    size: int
+    label: int
+    boxes: tuple[boxes.Box, ...] = ()
+
+
+@dataclass
+class Shard:
+    """One output file and the images it will hold, in the order they are read (by offset)."""
+
+    name: str
+    split: str
+    archive: str
+    images: list[PlannedImage]
+
+    @property
+    def image_bytes(self) -> int:
+        return sum(image.size for image in self.images)
+
+    def to_json(self) -> dict[str, Any]:
+        images = [[i.filename, i.offset, i.size, i.label, [list(b) for b in i.boxes]] for i in self.images]
+        return {"name": self.name, "split": self.split, "archive": self.archive, "images": images}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Shard:
+        images = [PlannedImage(f, o, s, label, tuple(map(tuple, b))) for f, o, s, label, b in value["images"]]
+        return cls(value["name"], value["split"], value["archive"], images)
+
+
+@dataclass
+class Plan:
+    """The whole conversion: classes, shards, and what planning noticed."""
+
+    fingerprint: str
+    options: PlanOptions
+    inputs: dict[str, int]
+    classes: list[devkit.Synset]
+    shards: list[Shard]
+    warnings: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def split_shards(self, split: str) -> list[Shard]:
+        return [shard for shard in self.shards if shard.split == split]
+
+    def manifest(self) -> dict[str, Any]:
+        """What is saved as ``plan.json`` (the shards' images go to their own files)."""
+        shards = [
+            {"name": s.name, "split": s.split, "num_images": len(s.images), "image_bytes": s.image_bytes}
+            for s in self.shards
+        ]
+        return {
+            "format_version": FORMAT_VERSION,
+            "fingerprint": self.fingerprint,
+            "options": asdict(self.options),
+            "inputs": self.inputs,
+            "classes": [asdict(synset) for synset in self.classes],
+            "shards": shards,
+            "warnings": self.warnings,
+            "counts": self.counts,
+        }
+
+
+def find_inputs(input_dir: str, options: PlanOptions) -> dict[str, int]:
+    """{archive name: size} of the downloads present in ``input_dir``; errors say what is missing."""
+    try:
+        found = FileSystems.match([FileSystems.join(input_dir, "*")])[0].metadata_list
+    except Exception as exc:  # BeamIOError and friends, by scheme
+        raise PlanError(f"{input_dir}: cannot list the input folder ({exc})") from None
+    sizes = {meta.path.rsplit("/", 1)[-1]: meta.size_in_bytes for meta in found}
+    if not sizes:
+        raise PlanError(
+            f"{input_dir}: no such folder, or it is empty; point --input at the folder holding "
+            f"{ARCHIVES['train']}, {ARCHIVES['validation']} and {ARCHIVES['devkit']}"
+        )
+    needed = ["devkit", *options.splits]
+    missing = [ARCHIVES[key] for key in needed if ARCHIVES[key] not in sizes]
+    if missing:
+        present = ", ".join(sorted(sizes)[:8]) + (" ..." if len(sizes) > 8 else "")
+        raise PlanError(
+            f"{input_dir}: missing {', '.join(missing)} (found: {present}); the downloads must keep "
+            "their official names, or choose fewer --splits"
+        )
+    wanted = {ARCHIVES[key] for key in ("devkit", "train_boxes", "validation_boxes", *options.splits)}
+    if options.validation_labels:
+        path = options.validation_labels
+        match = FileSystems.match([path])[0].metadata_list
+        if not match:
+            raise PlanError(f"{path}: --validation-labels file not found")
+        sizes[path] = match[0].size_in_bytes
+        wanted.add(path)
+    return {name: size for name, size in sorted(sizes.items()) if name in wanted}
+
+
+def fingerprint(inputs: dict[str, int], options: PlanOptions) -> str:
+    """A digest of everything that determines the output: same digest, same bytes."""
+    payload = {"format_version": FORMAT_VERSION, "inputs": inputs, "options": asdict(options)}
+    return hashlib.sha256(json_bytes(payload)).hexdigest()
+
+
+def _train_images(
+    input_dir: str, kit: devkit.Devkit, options: PlanOptions, on_class: Callable[[str, int], None] | None
+) -> tuple[dict[str, tuple[str, Member]], list[str]]:
+    archive = ARCHIVES["train"]
+    per_class = archives.index_train(FileSystems.join(input_dir, archive), archive, on_class)
+    leaves = {synset.wnid for synset in kit.classes}
+    unknown = sorted(set(per_class) - leaves)
+    if unknown:
+        raise PlanError(
+            f"{archive}: class tar {unknown[0]}.tar is not one of the devkit's {len(leaves)} leaf classes "
+            "(is the devkit from another release?)"
+        )
+    warnings = []
+    missing = sorted(leaves - set(per_class))
+    if missing:
+        message = f"{archive}: {len(missing)} devkit classes have no class tar (first: {missing[0]}.tar)"
+        if not options.allow_missing_classes:
+            raise PlanError(f"{message}: the download is incomplete; pass --allow-missing-classes to go on")
+        warnings.append(message)
+    images: dict[str, tuple[str, Member]] = {}
+    for wnid, members in per_class.items():
+        for member in members:
+            if member.name in images:
+                raise PlanError(f"{archive}: image name {member.name!r} appears twice ({wnid}.tar)")
+            images[member.name] = (wnid, member)
+    return images, warnings
+
+
+def _validation_images(
+    input_dir: str, kit: devkit.Devkit, options: PlanOptions
+) -> dict[str, tuple[str, Member]]:
+    archive = ARCHIVES["validation"]
+    with archives.open_input(FileSystems.join(input_dir, archive)) as stream:
+        members = archives.index_tar(stream, archive)
+    names = sorted(member.name for member in members)
+    if len(set(names)) != len(names):
+        duplicate = next(a for a, b in zip(names, names[1:], strict=False) if a == b)
+        raise PlanError(f"{archive}: image name {duplicate!r} appears twice")
+    wnids = kit.validation_wnids
+    if options.validation_labels:
+        given = devkit.read_validation_labels(options.validation_labels)
+        devkit.check_validation_labels(wnids, given, options.validation_labels)
+    if len(wnids) != len(names):
+        raise PlanError(
+            f"{ARCHIVES['devkit']}: the ground truth has {len(wnids)} lines but {archive} holds "
+            f"{len(names)} images; the devkit and the validation tar do not belong together"
+        )
+    by_name = {member.name: member for member in members}
+    # The ground truth's line i is the i-th image in ascending name order, not in tar order.
+    return {name: (wnid, by_name[name]) for name, wnid in zip(names, wnids, strict=True)}
+
+
+def _read_boxes(
+    path: str,
+    archive: str,
+    images: dict[str, tuple[str, Member]],
+    challenge: set[str],
+    options: PlanOptions,
+    counts: Counter,
+    warnings: list[str],
+) -> dict[str, tuple[boxes.Box, ...]]:
+    found: dict[str, tuple[boxes.Box, ...]] = {}
+    for name, data in archives.read_small_members(path, archive).items():
+        if not name.endswith(".xml"):
+            continue
+        image = boxes.image_name_for_xml(name)
+        if image not in images:
+            counts["xml_without_image"] += 1
+            continue
+        try:
+            annotation = boxes.parse_annotation(data)
+        except boxes.BoxXMLError as exc:
+            message = f"{archive}: {name}: {exc}"
+            if options.strict:
+                raise PlanError(f"{message} (--strict)") from None
+            counts["xml_skipped"] += 1
+            warnings.append(f"{message}; skipped")
+            continue
+        kept = boxes.slim_boxes(annotation, images[image][0], challenge)
+        counts["boxes_dropped"] += len(annotation.raw_boxes) - len(kept)
+        if kept:
+            found[image] = tuple(kept)
+    return found
+
+
+def _shards(
+    split: str, images: dict[str, tuple[str, Member]], labels: dict[str, int],
+    found_boxes: dict[str, tuple[boxes.Box, ...]], options: PlanOptions,
+) -> list[Shard]:  # fmt: skip
+    planned = [
+        PlannedImage(name, member.offset, member.size, labels[wnid], found_boxes.get(name, ()))
+        for name, (wnid, member) in sorted(images.items())
+    ]
+    count = options.shards(split)
+    groups = assign_shards(planned, options.seed, count, split)
+    return [
+        Shard(shard_name(split, i, count), split, ARCHIVES[split], sorted(group, key=lambda im: im.offset))
+        for i, group in enumerate(groups)
+    ]
+
+
+def build_plan(
+    input_dir: str, options: PlanOptions, inputs: dict[str, int],
+    on_class: Callable[[str, int], None] | None = None,
+) -> Plan:  # fmt: skip
+    """Index the archives and plan every shard."""
+    kit = devkit.load_devkit(FileSystems.join(input_dir, ARCHIVES["devkit"]), ARCHIVES["devkit"])
+    labels = kit.labels()
+    challenge = set(labels)
+    warnings: list[str] = []
+    counts: Counter = Counter()
+    shards: list[Shard] = []
+    for split in options.splits:
+        if split == "train":
+            images, missing = _train_images(input_dir, kit, options, on_class)
+            warnings += missing
+        else:
+            images = _validation_images(input_dir, kit, options)
+        box_key = f"{split}_boxes"
+        found_boxes: dict[str, tuple[boxes.Box, ...]] = {}
+        if split == "train" or options.validation_boxes:
+            if ARCHIVES[box_key] in inputs:
+                path = FileSystems.join(input_dir, ARCHIVES[box_key])
+                found_boxes = _read_boxes(
+                    path, ARCHIVES[box_key], images, challenge, options, counts, warnings
+                )
+            else:
+                warnings.append(f"{ARCHIVES[box_key]} not found: {split} records will have no boxes")
+        counts[f"{split}_images"] = len(images)
+        counts[f"{split}_images_with_boxes"] = len(found_boxes)
+        shards += _shards(split, images, labels, found_boxes, options)
+    return Plan(
+        fingerprint(inputs, options), options, inputs, list(kit.classes), shards, warnings, dict(counts)
+    )
+
+
+def save_plan(out: OutputDir, plan: Plan) -> None:
+    """Shard files first, the manifest last: a plan is complete once ``plan.json`` exists."""
+    for shard in plan.shards:
+        out.write_atomic(out.work("plan", f"{shard.name}.json"), json_bytes(shard.to_json()))
+    out.write_json(out.work("plan.json"), plan.manifest())
+
+
+def load_manifest(out: OutputDir) -> dict[str, Any] | None:
+    path = out.work("plan.json")
+    return out.read_json(path) if out.exists(path) else None
+
+
+def load_shard(out: OutputDir, name: str) -> Shard:
+    return Shard.from_json(out.read_json(out.work("plan", f"{name}.json")))
+
+
+def plan_from_manifest(out: OutputDir, manifest: dict[str, Any]) -> Plan:
+    """Rebuild the plan saved by an earlier run (no archive is read)."""
+    options = PlanOptions(**{**manifest["options"], "splits": tuple(manifest["options"]["splits"])})
+    shards = [load_shard(out, entry["name"]) for entry in manifest["shards"]]
+    classes = [devkit.Synset(**synset) for synset in manifest["classes"]]
+    return Plan(
+        manifest["fingerprint"], options, manifest["inputs"], classes, shards,
+        manifest["warnings"], manifest["counts"],
+    )  # fmt: skip
+
+
+def class_table(classes: Iterable[devkit.Synset]) -> dict[int, tuple[str, str]]:
+    """Slim label -> (synset, text), the per-record class features."""
+    return {label: (s.wnid, s.words) for label, s in enumerate(classes, start=1)}

@@ -1,0 +1,133 @@
+"""The Beam stages of the conversion: each worker writes whole shards from their saved plans.
+
+Image bytes never pass through a Beam shuffle: the only elements are shard names. A worker reads
+its shard's plan, reads each image's byte range from the archive (in offset order), and writes
+the shard to a temporary file that is renamed into place once complete; a marker file with the
+shard's counts and sha256 is written after that, so a shard is done exactly when its marker is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from imagenet_convert import archives, images, plan
+from imagenet_convert.output import OutputDir, json_bytes
+from imagenet_convert.records import SlimRecord, frame
+
+
+class ConversionError(Exception):
+    """An input image the run cannot convert; the message names archive, member and remedy."""
+
+
+def marker_path(out: OutputDir, shard: str) -> str:
+    return out.work("done", f"{shard}.json")
+
+
+def error_path(out: OutputDir, shard: str) -> str:
+    return out.work("errors", f"{shard}.txt")
+
+
+def _record(
+    data: bytes, image: plan.PlannedImage, classes: dict[int, tuple[str, str]], stats: Counter
+) -> SlimRecord:
+    info = images.sniff(data)
+    if info.quirk:
+        stats[info.quirk] += 1
+    if info.needs_reencoding:
+        data, height, width = images.reencode_rgb_jpeg(data)
+        stats["reencoded"] += 1
+    else:
+        height, width = info.height, info.width
+    synset, text = classes[image.label]
+    return SlimRecord(data, image.filename, height, width, image.label, synset, text, list(image.boxes))
+
+
+def write_shard(
+    out: OutputDir, input_dir: str, shard: plan.Shard, classes: dict[int, tuple[str, str]], skip_bad: bool
+) -> dict[str, Any]:
+    """Write one shard atomically and return its marker (counts, sha256, quirks, skipped images)."""
+    started = time.monotonic()
+    digest, stats, class_counts = hashlib.sha256(), Counter(), Counter()
+    skipped: list[dict[str, str]] = []
+    temporary, size = out.temporary(shard.name), 0
+    where = f"{shard.archive}"
+    with (
+        archives.open_input(FileSystems.join(input_dir, shard.archive)) as source,
+        FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
+    ):
+        for image in shard.images:
+            member = archives.Member(image.filename, image.offset, image.size)
+            try:
+                record = _record(archives.read_member(source, member), image, classes, stats)
+            except (images.BadImageError, OSError, archives.ArchiveError) as exc:
+                problem = f"{where}: member {image.filename}: {exc}"
+                if not skip_bad:
+                    raise ConversionError(
+                        f"{problem}; pass --skip-bad-images to leave such images out and list them "
+                        "in run_report.json"
+                    ) from None
+                skipped.append({"image": image.filename, "problem": str(exc)})
+                continue
+            framed = frame(record.to_example_bytes())
+            sink.write(framed)
+            digest.update(framed)
+            size += len(framed)
+            class_counts[image.label] += 1
+            stats["boxes"] += len(image.boxes)
+    out.publish(temporary, out.path(shard.name))
+    marker = {
+        "name": shard.name,
+        "split": shard.split,
+        "num_records": sum(class_counts.values()),
+        "bytes": size,
+        "sha256": digest.hexdigest(),
+        "class_counts": {str(label): n for label, n in sorted(class_counts.items())},
+        "stats": dict(sorted(stats.items())),
+        "skipped": skipped,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    out.write_atomic(marker_path(out, shard.name), json_bytes(marker))
+    return marker
+
+
+class WriteShardFn(beam.DoFn):
+    """Shard name in, shard file out; the class table is loaded once per worker."""
+
+    def __init__(self, output_dir: str, input_dir: str, skip_bad_images: bool):
+        self._output_dir, self._input_dir, self._skip_bad = output_dir, input_dir, skip_bad_images
+        self._written = beam.metrics.Metrics.counter("imagenet_convert", "images_written")
+
+    def setup(self) -> None:
+        self._out = OutputDir(self._output_dir)
+        manifest = plan.load_manifest(self._out)
+        assert manifest is not None, "the plan is saved before the pipeline starts"
+        self._classes = plan.class_table(plan.devkit.Synset(**c) for c in manifest["classes"])
+
+    def process(self, shard_name: str):
+        shard = plan.load_shard(self._out, shard_name)
+        try:
+            marker = write_shard(self._out, self._input_dir, shard, self._classes, self._skip_bad)
+        except Exception as exc:
+            # Remote runners only show a traceback; the launcher reads this one line back.
+            self._out.write_atomic(error_path(self._out, shard_name), f"{exc}\n".encode())
+            raise
+        self._written.inc(marker["num_records"])
+        yield marker
+
+
+class WriteShards(beam.PTransform):
+    """Shard names -> written shards (and their markers)."""
+
+    def __init__(self, output_dir: str, input_dir: str, skip_bad_images: bool):
+        super().__init__()
+        self._fn = WriteShardFn(output_dir, input_dir, skip_bad_images)
+
+    def expand(self, shard_names):
+        return shard_names | "WriteShard" >> beam.ParDo(self._fn)
