@@ -7,6 +7,7 @@ pays for TensorFlow and ``train`` never pays for Beam.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"error: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    root = logging.getLogger()
+    root.setLevel(logging.ERROR)  # Beam warns at import about optional GCP clients we do not use
     module = importlib.import_module(COMMANDS[command][0])
+    root.setLevel(logging.WARNING)
     return int(module.main(rest) or 0)
 
 

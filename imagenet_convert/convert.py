@@ -227,9 +227,11 @@ def discard_previous(out: OutputDir, manifest: dict[str, Any]) -> None:
     out.delete([out.work("plan.json")])
 
 
-def load_or_build_plan(args: argparse.Namespace, out: OutputDir, report: Report) -> Plan:
+def load_or_build_plan(
+    args: argparse.Namespace, inputs: dict[str, int], out: OutputDir, report: Report
+) -> Plan:
+    """The saved plan when it matches the inputs and options, else a fresh one."""
     options = plan_options(args)
-    inputs = find_inputs(args.input, options)
     wanted = fingerprint(inputs, options)
     manifest = load_manifest(out)
     if manifest is not None and manifest["fingerprint"] != wanted:
@@ -265,6 +267,12 @@ def _class_progress(inputs: dict[str, int]) -> Iterator[Any]:
 
 def done_markers(out: OutputDir) -> set[str]:
     return {path.rsplit("/", 1)[-1].removesuffix(".json") for path in out.sizes(out.work("done", "*.json"))}
+
+
+def _existing_parent(path: str) -> str:
+    while not os.path.isdir(path) and os.path.dirname(os.path.abspath(path)) != os.path.abspath(path):
+        path = os.path.dirname(os.path.abspath(path))
+    return path
 
 
 def check_free_space(out: OutputDir, needed: int) -> int | None:
@@ -305,14 +313,14 @@ class ProgressMonitor(threading.Thread):
     def __init__(self, out: OutputDir, pending: list, stream: TextIO):
         super().__init__(daemon=True)
         self._out, self._pending = out, {shard.name: shard.image_bytes for shard in pending}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._bar = tqdm(
             total=sum(self._pending.values()), unit="B", unit_scale=True, desc="write shards",
             file=stream, disable=None, smoothing=0.1,
         )  # fmt: skip
 
     def run(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._halt.wait(0.5):
             self._refresh()
 
     def _refresh(self) -> None:
@@ -322,7 +330,7 @@ class ProgressMonitor(threading.Thread):
         self._bar.set_postfix_str(f"{len(done)}/{len(self._pending)} shards", refresh=True)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
         self._refresh()
         self._bar.close()
@@ -444,10 +452,11 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.monotonic()
     out = OutputDir(args.output)
     report = Report()
+    inputs = find_inputs(args.input, plan_options(args))
     if not args.dry_run:
         prepare_output(out)
     with output_lock(out) if not args.dry_run else contextlib.nullcontext():
-        plan = load_or_build_plan(args, out, report)
+        plan = load_or_build_plan(args, inputs, out, report)
         report.warnings = list(plan.warnings)
         done = done_markers(out) if load_manifest(out) else set()
         done = {name for name in done if out.exists(out.path(name))}

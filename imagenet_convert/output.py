@@ -8,6 +8,7 @@ and delete on object stores, as Beam's own file sinks do) after it was completel
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Any
 
@@ -45,6 +46,8 @@ class OutputDir:
 
     def publish(self, temporary: str, final: str) -> None:
         """Move a completely written file to its final name (replacing an older one atomically)."""
+        if "://" not in final:  # object stores have no folders to create
+            os.makedirs(os.path.dirname(final) or ".", exist_ok=True)
         FileSystems.rename([temporary], [final])
 
     def write_atomic(self, final: str, data: bytes) -> None:

@@ -1,0 +1,1 @@
+"""Runnable Beam entry points; every transform they use lives in ``imagenet_convert``."""
