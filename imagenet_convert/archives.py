@@ -31,9 +31,20 @@ class Member(NamedTuple):
     size: int
 
 
-def open_input(path: str) -> BinaryIO:
-    """Open an input file for random access, never decompressing it on the way."""
+def open_input(path: str, ranged: bool = True) -> BinaryIO:
+    """Open an input file, never decompressing it on the way.
+
+    ``ranged`` streams fetch exactly the bytes each read asks for: on S3, Beam's reader would
+    otherwise buffer 16 MiB per read, over a hundred times a 110 KB image.
+    """
     try:
+        filesystem = FileSystems.get_filesystem(path)
+        if ranged and filesystem.scheme() == "s3":
+            from apache_beam.io.aws import s3io
+            from apache_beam.io.filesystemio import DownloaderStream
+
+            client = s3io.S3IO(options=filesystem._options).client  # the options FileSystems was given
+            return DownloaderStream(s3io.S3Downloader(client, path, 0))  # type: ignore[return-value]
         return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception as exc:  # FileSystems raises BeamIOError, IOError, ... by scheme
         raise ArchiveError(f"{path}: cannot open ({exc})") from None
@@ -156,7 +167,7 @@ def index_train(
 def read_small_members(path: str, archive: str) -> dict[str, bytes]:
     """All regular members of a small (possibly gzipped) tar, by full name: for devkit and XML."""
     try:
-        with open_input(path) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
+        with open_input(path, ranged=False) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
             found: dict[str, bytes] = {}
             for info in tar:
                 if info.isreg():

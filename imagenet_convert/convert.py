@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from tqdm import tqdm
 
@@ -346,7 +347,7 @@ def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir,
                 _ = (
                     pipeline
                     | "ShardNames" >> beam.Create(names)
-                    | "WriteShards" >> WriteShards(out.root, args.input, args.skip_bad_images)
+                    | "WriteShards" >> WriteShards(out.root, args.input, args.skip_bad_images, beam_args)
                 )
         except Exception as exc:
             errors = sorted(out.sizes(out.work("errors", "*.txt")))
@@ -488,6 +489,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
 def main(argv: list[str]) -> int:
     args, beam_args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+    FileSystems.set_options(PipelineOptions(beam_args))  # s3:// and gs:// settings for the launcher
     try:
         return convert(args, beam_args)
     except (ArchiveError, ConversionError, ShardingError, UsageError) as exc:

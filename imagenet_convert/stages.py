@@ -16,8 +16,9 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert import archives, images, plan
+from imagenet_convert import archives, devkit, images, plan
 from imagenet_convert.output import OutputDir, json_bytes
 from imagenet_convert.records import SlimRecord, frame
 
@@ -100,15 +101,18 @@ def write_shard(
 class WriteShardFn(beam.DoFn):
     """Shard name in, shard file out; the class table is loaded once per worker."""
 
-    def __init__(self, output_dir: str, input_dir: str, skip_bad_images: bool):
+    def __init__(self, output_dir: str, input_dir: str, skip_bad_images: bool, filesystem_flags: list[str]):
         self._output_dir, self._input_dir, self._skip_bad = output_dir, input_dir, skip_bad_images
+        self._filesystem_flags = filesystem_flags
         self._written = beam.metrics.Metrics.counter("imagenet_convert", "images_written")
 
     def setup(self) -> None:
+        # Workers share nothing with the launcher: configure s3://, gs:// access here too.
+        FileSystems.set_options(PipelineOptions(self._filesystem_flags))
         self._out = OutputDir(self._output_dir)
         manifest = plan.load_manifest(self._out)
         assert manifest is not None, "the plan is saved before the pipeline starts"
-        self._classes = plan.class_table(plan.devkit.Synset(**c) for c in manifest["classes"])
+        self._classes = plan.class_table(devkit.Synset(**c) for c in manifest["classes"])
 
     def process(self, shard_name: str):
         shard = plan.load_shard(self._out, shard_name)
@@ -125,9 +129,9 @@ class WriteShardFn(beam.DoFn):
 class WriteShards(beam.PTransform):
     """Shard names -> written shards (and their markers)."""
 
-    def __init__(self, output_dir: str, input_dir: str, skip_bad_images: bool):
+    def __init__(self, output_dir: str, input_dir: str, skip_bad_images: bool, filesystem_flags: list[str]):
         super().__init__()
-        self._fn = WriteShardFn(output_dir, input_dir, skip_bad_images)
+        self._fn = WriteShardFn(output_dir, input_dir, skip_bad_images, filesystem_flags)
 
     def expand(self, shard_names):
         return shard_names | "WriteShard" >> beam.ParDo(self._fn)

@@ -1,0 +1,156 @@
+"""End to end: the real CLI on generated archives, checked example by example against expected.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imagenet_convert.records import read_records
+from tests.cli import convert, output_files
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def converted(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("converted")
+    result = convert(mini_imagenet, out, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def _slim_parse(out: Path, split: str) -> dict[str, dict]:
+    """Read the shards with tf.data and the exact parsing spec of Slim's datasets/imagenet.py."""
+    import tensorflow as tf
+
+    spec = {
+        "image/encoded": tf.io.FixedLenFeature((), tf.string, default_value=""),
+        "image/format": tf.io.FixedLenFeature((), tf.string, default_value="jpeg"),
+        "image/class/label": tf.io.FixedLenFeature([], dtype=tf.int64, default_value=-1),
+        "image/class/text": tf.io.FixedLenFeature([], dtype=tf.string, default_value=""),
+        "image/object/bbox/xmin": tf.io.VarLenFeature(dtype=tf.float32),
+        "image/object/bbox/ymin": tf.io.VarLenFeature(dtype=tf.float32),
+        "image/object/bbox/xmax": tf.io.VarLenFeature(dtype=tf.float32),
+        "image/object/bbox/ymax": tf.io.VarLenFeature(dtype=tf.float32),
+        "image/object/class/label": tf.io.VarLenFeature(dtype=tf.int64),
+        # Beyond Slim's reader: the rest of what build_imagenet_data.py writes.
+        "image/filename": tf.io.FixedLenFeature((), tf.string),
+        "image/class/synset": tf.io.FixedLenFeature((), tf.string),
+        "image/height": tf.io.FixedLenFeature((), tf.int64),
+        "image/width": tf.io.FixedLenFeature((), tf.int64),
+        "image/colorspace": tf.io.FixedLenFeature((), tf.string),
+        "image/channels": tf.io.FixedLenFeature((), tf.int64),
+        "image/object/bbox/label": tf.io.VarLenFeature(dtype=tf.int64),
+    }
+    files = sorted(str(p) for p in out.glob(f"{split}-*"))
+    parsed = {}
+    for record in tf.data.TFRecordDataset(files).map(lambda r: tf.io.parse_single_example(r, spec)):
+        dense = {k: tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v for k, v in record.items()}
+        example = {k: v.numpy() for k, v in dense.items()}
+        parsed[example["image/filename"].decode()] = example
+    return parsed
+
+
+def _source_images(mini_imagenet: Path, split: str) -> dict[str, bytes]:
+    """The original image bytes, read independently with tarfile."""
+    if split == "validation":
+        with tarfile.open(mini_imagenet / "ILSVRC2012_img_val.tar") as tar:
+            return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+    found = {}
+    with tarfile.open(mini_imagenet / "ILSVRC2012_img_train.tar") as outer:
+        for class_tar in outer:
+            with tarfile.open(fileobj=outer.extractfile(class_tar)) as inner:
+                found.update({m.name: inner.extractfile(m).read() for m in inner if m.isfile()})
+    return found
+
+
+@pytest.mark.parametrize("split", ["train", "validation"])
+def test_every_example_matches_expected(converted: Path, mini_imagenet: Path, expected, split: str) -> None:
+    import tensorflow as tf
+
+    want = expected["images"][split]
+    got = _slim_parse(converted, split)
+    assert sorted(got) == sorted(want)
+    sources = _source_images(mini_imagenet, split)
+    for name, ex in got.items():
+        exp = want[name]
+        assert ex["image/class/label"] == exp["label"], name
+        assert ex["image/class/synset"].decode() == exp["synset"], name
+        assert ex["image/class/text"].decode() == exp["text"], name
+        assert (ex["image/height"], ex["image/width"]) == (exp["height"], exp["width"]), name
+        assert ex["image/format"] == b"JPEG" and ex["image/colorspace"] == b"RGB", name
+        assert ex["image/channels"] == 3, name
+        boxes = np.stack([ex[f"image/object/bbox/{k}"] for k in ("xmin", "ymin", "xmax", "ymax")], axis=-1)
+        np.testing.assert_array_equal(boxes.reshape(-1, 4), np.float32(exp["boxes"]).reshape(-1, 4), name)
+        assert list(ex["image/object/bbox/label"]) == [exp["label"]] * len(exp["boxes"]), name
+        assert list(ex["image/object/class/label"]) == [exp["label"]] * len(exp["boxes"]), name
+        if exp["reencoded"]:
+            assert ex["image/encoded"] != sources[name], name
+            pixels = tf.io.decode_jpeg(ex["image/encoded"], channels=0)
+            assert pixels.shape == (exp["height"], exp["width"], 3), name
+        else:
+            assert ex["image/encoded"] == sources[name], name
+
+
+def test_metadata_beside_the_shards(converted: Path, expected) -> None:
+    classes = expected["classes"]
+    labels = (converted / "labels.txt").read_text().splitlines()
+    assert labels[0] == "0:background"
+    assert labels[1:] == [f"{c['label']}:{c['words']}" for c in sorted(classes, key=lambda c: c["label"])]
+    info = json.loads((converted / "dataset_info.json").read_text())
+    assert info["num_classes"] == len(classes) + 1
+    for split, images in expected["images"].items():
+        entry = info["splits"][split]
+        assert entry["num_examples"] == len(images)
+        sizes = [shard["num_records"] for shard in entry["shards"]]
+        assert max(sizes) - min(sizes) <= 1
+        for shard in entry["shards"]:
+            assert len(list(read_records((converted / shard["name"]).open("rb")))) == shard["num_records"]
+    report = json.loads((converted / "run_report.json").read_text())
+    assert report["totals"]["reencoded"] == sum(
+        e["reencoded"] for images in expected["images"].values() for e in images.values()
+    )
+    assert not list((converted / ".imagenet-convert" / "tmp").iterdir())
+
+
+def test_one_worker_and_a_second_run_give_identical_bytes(
+    converted: Path, mini_imagenet: Path, tmp_path: Path
+) -> None:
+    result = convert(mini_imagenet, tmp_path / "one", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert output_files(tmp_path / "one") == output_files(converted)
+
+
+def test_resume_after_partial_run_gives_identical_output(
+    converted: Path, mini_imagenet: Path, tmp_path: Path
+) -> None:
+    partial = tmp_path / "partial"
+    shutil.copytree(converted, partial)
+    work = partial / ".imagenet-convert"
+    for name in ("train-00001-of-00004", "train-00003-of-00004", "validation-00000-of-00002"):
+        (partial / name).unlink()
+    (work / "done" / "train-00002-of-00004.json").unlink()  # shard written, marker lost: redo it
+    (work / "tmp" / "train-00001-of-00004.stale.tmp").write_bytes(b"half a shard")
+    for name in ("dataset_info.json", "labels.txt", "run_report.json"):
+        (partial / name).unlink()
+    result = convert(mini_imagenet, partial, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert output_files(partial) == output_files(converted)
+    assert not list((work / "tmp").iterdir())
+    assert json.loads((partial / "run_report.json").read_text())["resumed_shards"] == 2
+
+
+@pytest.mark.parametrize("changed", [["--seed", "7"], ["--train-shards", "3"]])
+def test_changed_options_into_the_same_folder_are_refused(
+    converted: Path, mini_imagenet: Path, changed: list[str]
+) -> None:
+    before = output_files(converted)
+    result = convert(mini_imagenet, converted, *changed)
+    assert result.returncode == 1
+    assert "--overwrite" in result.stderr and "other inputs or options" in result.stderr
+    assert output_files(converted) == before
