@@ -7,9 +7,11 @@ each image is later read as the exact byte range its header points at, through B
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
 import tarfile
+import zlib
 from collections.abc import Callable
 from typing import BinaryIO, NamedTuple
 
@@ -114,17 +116,21 @@ def index_tar(stream: BinaryIO, archive: str, start: int = 0, length: int | None
         raise ArchiveError(f"{archive}: not a readable tar ({exc}); {redownload}") from None
     members: list[Member] = []
     with tar:
-        for info in tar:
-            if info.isdir():
-                continue
-            if not info.isreg():
-                raise ArchiveError(f"{archive}: member {info.name!r} is a link or device, not a file")
-            if info.offset_data + info.size > length:
-                raise ArchiveError(
-                    f"{archive}: member {info.name!r} claims {info.size} bytes but the archive ends "
-                    f"{length - info.offset_data} bytes after its header: truncated; {redownload}"
-                )
-            members.append(Member(_plain_name(archive, info.name), start + info.offset_data, info.size))
+        try:
+            for info in tar:
+                if info.isdir():
+                    continue
+                if not info.isreg():
+                    raise ArchiveError(f"{archive}: member {info.name!r} is a link or device, not a file")
+                if info.offset_data + info.size > length:
+                    raise ArchiveError(
+                        f"{archive}: member {info.name!r} claims {info.size} bytes but the archive ends "
+                        f"{length - info.offset_data} bytes after its header: truncated; {redownload}"
+                    )
+                members.append(Member(_plain_name(archive, info.name), start + info.offset_data, info.size))
+        except tarfile.TarError as exc:  # e.g. cut in the padding after a member, or after a pax header
+            after = f"after member {members[-1].name!r} " if members else ""
+            raise ArchiveError(f"{archive}: truncated or damaged {after}({exc}); {redownload}") from None
         window.seek(tar.offset)
         end = window.read(512)
     if len(end) < 512 or any(end):
@@ -165,14 +171,24 @@ def index_train(
 
 
 def read_small_members(path: str, archive: str) -> dict[str, bytes]:
-    """All regular members of a small (possibly gzipped) tar, by full name: for devkit and XML."""
+    """All regular members of a small (possibly gzipped) tar, by full name: for devkit and XML.
+
+    A gzipped tar is read to the end of its gzip stream: ``tarfile`` alone silently stops at a
+    header cut short, so a truncated download would lose members without an error.
+    """
     try:
-        with open_input(path, ranged=False) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
-            found: dict[str, bytes] = {}
-            for info in tar:
-                if info.isreg():
-                    handle = tar.extractfile(info)
-                    found[info.name] = handle.read() if handle else b""
+        with open_input(path, ranged=False) as stream:
+            gzipped = stream.read(2) == b"\x1f\x8b"
+            stream.seek(0)
+            source = gzip.GzipFile(fileobj=stream, mode="rb") if gzipped else stream
+            with tarfile.open(fileobj=source, mode="r|*") as tar:
+                found: dict[str, bytes] = {}
+                for info in tar:
+                    if info.isreg():
+                        handle = tar.extractfile(info)
+                        found[info.name] = handle.read() if handle else b""
+            while gzipped and source.read(1 << 20):  # raises EOFError if the gzip stream is cut short
+                pass
             return found
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ArchiveError(f"{archive}: cannot read ({exc}); re-download it") from None

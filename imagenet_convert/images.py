@@ -11,6 +11,7 @@ import io
 import struct
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
 MAX_PIXELS = 89_478_485
@@ -96,12 +97,14 @@ def _sniff_png(data: bytes) -> ImageInfo:
     pos, header, end_seen = 8, None, False
     while pos + 8 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, pos)
+        if pos + 12 + length > len(data):
+            raise BadImageError(f"PNG chunk {kind!r} at byte {pos} runs past the end of the data (truncated)")
         if kind == b"IHDR" and length >= 13:
             width, height = struct.unpack_from(">II", data, pos + 8)
             header = (width, height, data[pos + 17])
         pos += 12 + length
         if kind == b"IEND":
-            end_seen = pos <= len(data)
+            end_seen = True
             break
     if header is None:
         raise BadImageError("PNG without an IHDR chunk")
@@ -127,6 +130,19 @@ def sniff(data: bytes) -> ImageInfo:
     raise BadImageError("not an image (neither JPEG nor PNG data)")
 
 
+def _cmyk_to_rgb(cmyk: np.ndarray, adobe: bool) -> Image.Image:
+    """TensorFlow's CMYK -> RGB (``decode_jpeg``), from Pillow's CMYK values.
+
+    Pillow always assumes Adobe polarity (stored values inverted) and rounds; TensorFlow inverts
+    only when the JPEG has an Adobe APP14 marker and truncates. Reproduce TensorFlow exactly.
+    """
+    # Pillow's values are 255 - stored; TF's RGB is (stored C * stored K) // 255 with an Adobe
+    # marker, else (255 - stored C) * (255 - stored K) // 255.
+    ink = 255 - cmyk if adobe else cmyk
+    rgb = ink[..., :3] * ink[..., 3:] // 255
+    return Image.fromarray(rgb.astype(np.uint8), "RGB")
+
+
 def reencode_rgb_jpeg(data: bytes) -> tuple[bytes, int, int]:
     """Decode PNG or CMYK/YCCK data and encode an RGB JPEG at quality 100, as Slim does.
 
@@ -134,7 +150,12 @@ def reencode_rgb_jpeg(data: bytes) -> tuple[bytes, int, int]:
     the same pixels within JPEG rounding, without importing TensorFlow in every worker.
     """
     with Image.open(io.BytesIO(data)) as image:
-        rgb = image.convert("RGB")
+        if image.mode == "CMYK":
+            rgb = _cmyk_to_rgb(np.asarray(image, dtype=np.uint16), adobe="adobe" in image.info)
+        elif image.mode in ("I", "I;16", "I;16B"):  # 16-bit grayscale PNG: keep the high byte, as libpng
+            rgb = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8), "L").convert("RGB")
+        else:
+            rgb = image.convert("RGB")
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=100, subsampling="4:2:0")
     return out.getvalue(), rgb.height, rgb.width

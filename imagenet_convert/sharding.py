@@ -27,6 +27,8 @@ def assign_shards(items: Sequence[T], seed: int, count: int, split: str) -> list
     """
     if count < 1:
         raise ShardingError(f"--{split}-shards must be at least 1")
+    if not items:
+        raise ShardingError(f"{split}: no images to write (is the {split} archive empty?)")
     if count > len(items):
         raise ShardingError(
             f"{split}: {count} shards for {len(items)} images would leave shards empty; "
