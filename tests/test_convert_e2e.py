@@ -70,10 +70,12 @@ def _source_images(mini_imagenet: Path, split: str) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("split", ["train", "validation"])
-def test_every_example_matches_expected(converted: Path, mini_imagenet: Path, expected, split: str) -> None:
+def test_every_example_matches_expected(
+    converted: Path, mini_imagenet: Path, mini_expected, split: str
+) -> None:
     import tensorflow as tf
 
-    want = expected["images"][split]
+    want = mini_expected["images"][split]
     got = _slim_parse(converted, split)
     assert sorted(got) == sorted(want)
     sources = _source_images(mini_imagenet, split)
@@ -97,14 +99,14 @@ def test_every_example_matches_expected(converted: Path, mini_imagenet: Path, ex
             assert ex["image/encoded"] == sources[name], name
 
 
-def test_metadata_beside_the_shards(converted: Path, expected) -> None:
-    classes = expected["classes"]
+def test_metadata_beside_the_shards(converted: Path, mini_expected) -> None:
+    classes = mini_expected["classes"]
     labels = (converted / "labels.txt").read_text().splitlines()
     assert labels[0] == "0:background"
     assert labels[1:] == [f"{c['label']}:{c['words']}" for c in sorted(classes, key=lambda c: c["label"])]
     info = json.loads((converted / "dataset_info.json").read_text())
     assert info["num_classes"] == len(classes) + 1
-    for split, images in expected["images"].items():
+    for split, images in mini_expected["images"].items():
         entry = info["splits"][split]
         assert entry["num_examples"] == len(images)
         sizes = [shard["num_records"] for shard in entry["shards"]]
@@ -113,7 +115,7 @@ def test_metadata_beside_the_shards(converted: Path, expected) -> None:
             assert len(list(read_records((converted / shard["name"]).open("rb")))) == shard["num_records"]
     report = json.loads((converted / "run_report.json").read_text())
     assert report["totals"]["reencoded"] == sum(
-        e["reencoded"] for images in expected["images"].values() for e in images.values()
+        e["reencoded"] for images in mini_expected["images"].values() for e in images.values()
     )
     assert not list((converted / ".imagenet-convert" / "tmp").iterdir())
 
