@@ -156,3 +156,29 @@ def test_changed_options_into_the_same_folder_are_refused(
     assert result.returncode == 1
     assert "--overwrite" in result.stderr and "other inputs or options" in result.stderr
     assert output_files(converted) == before
+
+
+def test_validation_boxes_on_request(mini_imagenet: Path, mini_expected, tmp_path: Path) -> None:
+    result = convert(mini_imagenet, tmp_path / "out", "--splits", "validation", "--validation-boxes")
+    assert result.returncode == 0, result.stderr
+    got = _slim_parse(tmp_path / "out", "validation")
+    for name, exp in mini_expected["images"]["validation"].items():
+        boxes = np.stack([got[name][f"image/object/bbox/{k}"] for k in ("xmin", "ymin", "xmax", "ymax")], -1)
+        np.testing.assert_array_equal(
+            boxes.reshape(-1, 4), np.float32(exp["validation_boxes"]).reshape(-1, 4)
+        )
+
+
+def test_one_split_alone_without_train_or_box_archives(mini_imagenet: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("ILSVRC2012_img_val.tar", "ILSVRC2012_devkit_t12.tar.gz"):
+        (folder / name).symlink_to(mini_imagenet / name)
+    result = convert(folder, tmp_path / "out", "--splits", "validation", "--validation-boxes")
+    assert result.returncode == 0, result.stderr
+    assert "warning: ILSVRC2012_bbox_val_v3.tgz not found" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*-of-*")) == [
+        "validation-00000-of-00002", "validation-00001-of-00002",
+    ]  # fmt: skip
+    missing = convert(folder, tmp_path / "out2", "--splits", "train")
+    assert missing.returncode == 1 and "missing ILSVRC2012_img_train.tar" in missing.stderr
