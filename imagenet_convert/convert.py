@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from tqdm import tqdm
 
 from imagenet_convert import __version__
 from imagenet_convert.archives import ArchiveError
+from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import (
     RECORD_OVERHEAD,
@@ -130,21 +130,7 @@ def parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Our options (hyphens) and Beam's (underscores); anything else is an error."""
     p = parser()
-    args, beam_args = p.parse_known_args(argv)
-    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
-    level = options_logger.level
-    options_logger.setLevel(logging.ERROR)
-    try:
-        options = PipelineOptions(beam_args)
-        unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
-    finally:
-        options_logger.setLevel(level)
-    if unknown:
-        names = ", ".join(f"--{name}" for name in sorted(unknown))
-        p.error(
-            f"unrecognized option(s) {names}: neither this command's nor Apache Beam's "
-            "(Beam's options use underscores)"
-        )
+    args, beam_args = parse_with_beam_options(p, argv)
     splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
     if not splits or any(s not in SPLITS for s in splits):
         p.error(f"--splits takes train, validation or both, not {args.splits!r}")
@@ -489,7 +475,6 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
 def main(argv: list[str]) -> int:
     args, beam_args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
-    FileSystems.set_options(PipelineOptions(beam_args))  # s3:// and gs:// settings for the launcher
     try:
         return convert(args, beam_args)
     except (ArchiveError, ConversionError, ShardingError, UsageError) as exc:

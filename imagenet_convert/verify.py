@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import io
 import json
-import logging
 import os
 import sys
 from collections import Counter
@@ -30,6 +29,7 @@ from google.protobuf.message import DecodeError
 from PIL import Image
 from tqdm import tqdm
 
+from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, SPLITS
 from imagenet_convert.records import Example, TFRecordError, read_records
@@ -681,20 +681,14 @@ def parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Our options, and Apache Beam's filesystem options (anything else is an error)."""
     p = parser()
-    args, beam_args = p.parse_known_args(argv)
-    options = PipelineOptions(beam_args)
-    unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
-    if unknown or any(not arg.startswith("--") for arg in beam_args):
-        p.error(f"unrecognized arguments: {' '.join(beam_args)}")
+    args, beam_args = parse_with_beam_options(p, argv)
     if args.workers < 1 or args.max_problems < 1:
         p.error("--workers and --max-problems must be at least 1")
     return args, beam_args
 
 
 def main(argv: list[str]) -> int:
-    logging.getLogger("apache_beam.options.pipeline_options").setLevel(logging.ERROR)
     args, beam_args = parse_args(argv)
-    FileSystems.set_options(PipelineOptions(beam_args))
     try:
         report = verify(
             args.output, args.decode, args.workers, args.check_archives, args.max_problems, beam_args

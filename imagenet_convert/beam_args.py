@@ -1,0 +1,37 @@
+"""Commands take their own options (hyphens) plus Apache Beam's, under Beam's own (underscore) names."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+
+def parse_with_beam_options(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[argparse.Namespace, list[str]]:
+    """Our options, and the rest as Beam options; anything that is neither is an error, not a warning.
+
+    The Beam options also configure ``FileSystems`` here (``--s3_endpoint_url``...), so the command
+    can read and write ``s3://`` and ``gs://`` paths before any pipeline starts.
+    """
+    args, beam_args = parser.parse_known_args(argv)
+    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = options_logger.level
+    options_logger.setLevel(logging.ERROR)  # Beam would only warn about what we reject below
+    try:
+        options = PipelineOptions(beam_args)
+        unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
+    finally:
+        options_logger.setLevel(level)
+    strays = [arg for arg in beam_args if not arg.startswith("-")]
+    if unknown or strays:
+        names = ", ".join([f"--{name}" for name in sorted(unknown)] + strays)
+        parser.error(
+            f"unrecognized argument(s) {names}: neither this command's nor Apache Beam's "
+            "(Beam's options use underscores)"
+        )
+    FileSystems.set_options(options)
+    return args, beam_args
