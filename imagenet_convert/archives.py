@@ -12,11 +12,13 @@ import io
 import re
 import tarfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, NamedTuple
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+from imagenet_convert import s3  # also makes Beam's S3 calls share one boto3 client per process
 
 WNID = re.compile(r"n\d{8}")
 
@@ -37,16 +39,12 @@ def open_input(path: str, ranged: bool = True) -> BinaryIO:
     """Open an input file, never decompressing it on the way.
 
     ``ranged`` streams fetch exactly the bytes each read asks for: on S3, Beam's reader would
-    otherwise buffer 16 MiB per read, over a hundred times a 110 KB image.
+    otherwise ask for the rest of the object on every seek (see :mod:`imagenet_convert.s3`).
     """
     try:
         filesystem = FileSystems.get_filesystem(path)
         if ranged and filesystem.scheme() == "s3":
-            from apache_beam.io.aws import s3io
-            from apache_beam.io.filesystemio import DownloaderStream
-
-            client = s3io.S3IO(options=filesystem._options).client  # the options FileSystems was given
-            return DownloaderStream(s3io.S3Downloader(client, path, 0))  # type: ignore[return-value]
+            return s3.open_ranged(path, filesystem._options)  # the options FileSystems was given
         return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception as exc:  # FileSystems raises BeamIOError, IOError, ... by scheme
         raise ArchiveError(f"{path}: cannot open ({exc})") from None
@@ -170,11 +168,12 @@ def index_train(
     return classes
 
 
-def read_small_members(path: str, archive: str) -> dict[str, bytes]:
-    """All regular members of a small (possibly gzipped) tar, by full name: for devkit and XML.
+def iter_small_members(path: str, archive: str) -> Iterator[tuple[str, bytes]]:
+    """(full name, bytes) of each regular member of a (possibly gzipped) tar, streamed: for devkit and XML.
 
     A gzipped tar is read to the end of its gzip stream: ``tarfile`` alone silently stops at a
-    header cut short, so a truncated download would lose members without an error.
+    header cut short, so a truncated download would lose members without an error. Members are
+    not kept: the train box archive holds half a million XML files.
     """
     try:
         with open_input(path, ranged=False) as stream:
@@ -182,13 +181,12 @@ def read_small_members(path: str, archive: str) -> dict[str, bytes]:
             stream.seek(0)
             source = gzip.GzipFile(fileobj=stream, mode="rb") if gzipped else stream
             with tarfile.open(fileobj=source, mode="r|*") as tar:
-                found: dict[str, bytes] = {}
                 for info in tar:
                     if info.isreg():
                         handle = tar.extractfile(info)
-                        found[info.name] = handle.read() if handle else b""
+                        yield info.name, handle.read() if handle else b""
+                    tar.members.clear()  # tarfile would otherwise remember every header
             while gzipped and source.read(1 << 20):  # raises EOFError if the gzip stream is cut short
                 pass
-            return found
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ArchiveError(f"{archive}: cannot read ({exc}); re-download it") from None

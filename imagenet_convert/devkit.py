@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import scipy.io
 
-from imagenet_convert.archives import ArchiveError, open_input, read_small_members
+from imagenet_convert.archives import ArchiveError, iter_small_members, open_input
 
 META_FIELDS = (
     "ILSVRC2012_ID", "WNID", "words", "gloss",
@@ -85,7 +85,7 @@ def parse_ground_truth(text: str, classes: tuple[Synset, ...], where: str) -> tu
 
 def load_devkit(path: str, archive: str) -> Devkit:
     """Read classes and validation ground truth straight from the devkit .tar.gz."""
-    members = read_small_members(path, archive)
+    members = dict(iter_small_members(path, archive))
 
     def member(suffix: str) -> tuple[str, bytes]:
         for name, data in members.items():

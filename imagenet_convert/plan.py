@@ -223,7 +223,7 @@ def _read_boxes(
     warnings: list[str],
 ) -> dict[str, tuple[boxes.Box, ...]]:
     found: dict[str, tuple[boxes.Box, ...]] = {}
-    for name, data in archives.read_small_members(path, archive).items():
+    for name, data in archives.iter_small_members(path, archive):
         if not name.endswith(".xml"):
             continue
         image = boxes.image_name_for_xml(name)

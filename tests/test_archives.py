@@ -17,8 +17,8 @@ from imagenet_convert.archives import (
     Member,
     index_tar,
     index_train,
+    iter_small_members,
     read_member,
-    read_small_members,
 )
 
 TRAIN = "ILSVRC2012_img_train.tar"
@@ -261,11 +261,11 @@ SMALL = {
 }
 
 
-def test_read_small_members_of_tar_gz(tmp_path: Path) -> None:
+def test_iter_small_members_of_tar_gz(tmp_path: Path) -> None:
     path = write(tmp_path, gzipped_tar(SMALL), "devkit.tar.gz")
-    assert read_small_members(path, "devkit.tar.gz") == SMALL
+    assert dict(iter_small_members(path, "devkit.tar.gz")) == SMALL
     plain = write(tmp_path, make_tar(SMALL), "plain.tar")
-    assert read_small_members(plain, "plain.tar") == SMALL
+    assert dict(iter_small_members(plain, "plain.tar")) == SMALL
 
 
 def gzip_cut_at(extra: int) -> bytes:
@@ -289,13 +289,13 @@ DAMAGED_GZ = {
 
 
 @pytest.mark.parametrize("kind", DAMAGED_GZ)
-def test_read_small_members_rejects_damaged_tar_gz(tmp_path: Path, kind: str) -> None:
+def test_iter_small_members_rejects_damaged_tar_gz(tmp_path: Path, kind: str) -> None:
     """Any damage is an error: ``tarfile`` alone stops silently at a header cut short."""
     path = write(tmp_path, DAMAGED_GZ[kind], "devkit.tar.gz")
     with pytest.raises(ArchiveError, match="^devkit.tar.gz: cannot read"):
-        read_small_members(path, "devkit.tar.gz")
+        dict(iter_small_members(path, "devkit.tar.gz"))
 
 
-def test_read_small_members_missing_file(tmp_path: Path) -> None:
+def test_iter_small_members_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="absent.tar.gz"):
-        read_small_members(str(tmp_path / "absent.tar.gz"), "absent.tar.gz")
+        dict(iter_small_members(str(tmp_path / "absent.tar.gz"), "absent.tar.gz"))
