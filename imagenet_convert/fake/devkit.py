@@ -10,21 +10,10 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from imagenet_convert.devkit import META_FIELDS
 from imagenet_convert.fake.tars import add_dir, add_file, write_tar_gz
 
 ROOT = "ILSVRC2012_devkit_t12"
-FIELDS = (
-    "ILSVRC2012_ID",
-    "WNID",
-    "words",
-    "gloss",
-    "num_children",
-    "children",
-    "wordnet_height",
-    "num_train_images",
-)
-"""The ``synsets`` struct fields of the real meta.mat, in their order."""
-
 FANOUT = 4
 """Children per synthetic internal WordNet node."""
 
@@ -93,7 +82,7 @@ def with_ancestors(leaves: Sequence[Synset]) -> list[Synset]:
 
 def meta_mat(synsets: Sequence[Synset]) -> bytes:
     """MATLAB v5 bytes holding the 1xN ``synsets`` struct array."""
-    table = np.empty((1, len(synsets)), dtype=[(field, object) for field in FIELDS])
+    table = np.empty((1, len(synsets)), dtype=[(field, object) for field in META_FIELDS])
     for column, synset in enumerate(synsets):
         table[0, column] = (
             np.uint16(synset.ilsvrc_id),
