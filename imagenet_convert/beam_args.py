@@ -26,7 +26,12 @@ def parse_with_beam_options(
         unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
     finally:
         options_logger.setLevel(level)
-    strays = [arg for arg in beam_args if not arg.startswith("-")]
+    # A bare word is the value of the option before it (--runner DataflowRunner), or a stray.
+    strays = [
+        arg
+        for before, arg in zip(["", *beam_args], beam_args, strict=False)
+        if not arg.startswith("-") and not (before.startswith("-") and "=" not in before)
+    ]
     if unknown or strays:
         names = ", ".join([f"--{name}" for name in sorted(unknown)] + strays)
         parser.error(
