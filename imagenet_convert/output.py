@@ -70,6 +70,11 @@ class OutputDir:
             FileSystems.delete(present)
 
 
+def absolute(path: str) -> str:
+    """A local path made absolute (for processes with another working folder); URLs unchanged."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def json_bytes(value: Any) -> bytes:
     """Canonical JSON: sorted keys, so equal content gives equal bytes."""
     return (json.dumps(value, sort_keys=True, indent=1) + "\n").encode()

@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert import archives, devkit, images, plan
-from imagenet_convert.output import OutputDir, json_bytes
+from imagenet_convert.output import OutputDir, absolute, json_bytes
 from imagenet_convert.records import SlimRecord, frame
 
 
@@ -102,7 +102,9 @@ class WriteShardFn(beam.DoFn):
     """Shard name in, shard file out; the class table is loaded once per worker."""
 
     def __init__(self, output_dir: str, input_dir: str, skip_bad_images: bool, filesystem_flags: list[str]):
-        self._output_dir, self._input_dir, self._skip_bad = output_dir, input_dir, skip_bad_images
+        # Workers do not run in the launcher's folder: relative local paths would point elsewhere there.
+        self._output_dir, self._input_dir = absolute(output_dir), absolute(input_dir)
+        self._skip_bad = skip_bad_images
         self._filesystem_flags = filesystem_flags
         self._written = beam.metrics.Metrics.counter("imagenet_convert", "images_written")
 
