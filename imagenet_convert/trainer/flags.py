@@ -1,0 +1,194 @@
+"""The command-line flags of Slim's train, eval and export scripts, under the same names and defaults.
+
+Parsed with argparse rather than absl so that each ``main(argv)`` can be called repeatedly from Python;
+booleans still accept absl's spellings (``--clone_on_cpu``, ``--noclone_on_cpu``, ``--clone_on_cpu=false``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+# Slim's parameter-server and contrib-only flags: accepted for command-line compatibility, refused
+# when set, with the reason (flag -> (default, why it cannot work here)).
+_PARAMETER_SERVER = (
+    "parameter-server training (tf.train.Supervisor, SyncReplicasOptimizer, a remote master) is gone "
+    "from TensorFlow 2; train on one machine, with --num_clones for several GPUs"
+)
+UNSUPPORTED: dict[str, tuple[object, str]] = {
+    "master": ("", _PARAMETER_SERVER),
+    "num_ps_tasks": (0, _PARAMETER_SERVER),
+    "worker_replicas": (1, _PARAMETER_SERVER),
+    "sync_replicas": (False, _PARAMETER_SERVER),
+    "replicas_to_aggregate": (1, _PARAMETER_SERVER),
+    "task": (0, _PARAMETER_SERVER),
+}
+_QUANTIZE = "quantization-aware training used tf.contrib.quantize, which TensorFlow 2 no longer has"
+
+
+class UsageError(Exception):
+    """A mistake in the flags or in what they point at: reported in one line, without a traceback."""
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "t", "1", "yes"):
+        return True
+    if lowered in ("false", "f", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_text: str) -> None:
+    """absl's boolean flag: ``--name``, ``--name=false`` and ``--noname``."""
+    parser.add_argument(f"--{name}", type=_bool, nargs="?", const=True, default=default, help=help_text)
+    parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
+
+
+def _add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags the three commands share, with Slim's defaults."""
+    parser.add_argument("--model_name", default="inception_v3", help="the architecture, Slim's name")
+    parser.add_argument(
+        "--preprocessing_name", default=None, help="preprocessing to use; by default chosen by --model_name"
+    )
+    parser.add_argument(
+        "--labels_offset", type=int, default=0,
+        help="subtracted from the dataset's labels; 1 for VGG and ResNet-v1, which have no background class",
+    )  # fmt: skip
+    parser.add_argument(
+        "--moving_average_decay", type=float, default=None,
+        help="decay of the moving average of the weights; unset: no moving averages",
+    )  # fmt: skip
+
+
+def _add_dataset_flags(parser: argparse.ArgumentParser, split: str) -> None:
+    parser.add_argument("--dataset_name", default="imagenet", help="only 'imagenet' (the converted shards)")
+    parser.add_argument("--dataset_split_name", default=split, help=f"the split to read ({split})")
+    parser.add_argument("--dataset_dir", default=None, help="folder of the shards and dataset_info.json")
+    parser.add_argument("--batch_size", type=int, default=32 if split == "train" else 100)
+    parser.add_argument(
+        "--num_preprocessing_threads", type=int, default=4, help="parallel decode and preprocessing calls"
+    )
+
+
+def train_parser() -> argparse.ArgumentParser:
+    """Every flag of Slim's ``train_image_classifier.py`` (log_every_n_steps defaults to 5), and --seed."""
+    p = argparse.ArgumentParser(prog="python -m imagenet_convert train", description=__doc__)
+    _add_model_flags(p)
+    _add_dataset_flags(p, "train")
+    p.add_argument("--train_dir", default="/tmp/tfmodel/", help="checkpoints and event files go here")
+    p.add_argument("--num_clones", type=int, default=1, help="in-graph model replicas, gradients averaged")
+    _add_bool(p, "clone_on_cpu", False, "place the clones on the CPU instead of one GPU each")
+    p.add_argument("--num_readers", type=int, default=4, help="shards read in parallel")
+    p.add_argument("--log_every_n_steps", type=int, default=5)
+    p.add_argument("--save_summaries_secs", type=int, default=600)
+    p.add_argument("--save_interval_secs", type=int, default=600, help="seconds between checkpoints")
+    p.add_argument("--max_number_of_steps", type=int, default=None, help="stop at this global step")
+    p.add_argument("--train_image_size", type=int, default=None, help="default: the model's own size")
+    p.add_argument("--weight_decay", type=float, default=0.00004)
+    p.add_argument("--label_smoothing", type=float, default=0.0)
+    p.add_argument(
+        "--optimizer", default="rmsprop",
+        choices=("adadelta", "adagrad", "adam", "ftrl", "momentum", "rmsprop", "sgd"),
+    )  # fmt: skip
+    p.add_argument("--adadelta_rho", type=float, default=0.95)
+    p.add_argument("--adagrad_initial_accumulator_value", type=float, default=0.1)
+    p.add_argument("--adam_beta1", type=float, default=0.9)
+    p.add_argument("--adam_beta2", type=float, default=0.999)
+    p.add_argument("--opt_epsilon", type=float, default=1.0)
+    p.add_argument("--ftrl_learning_rate_power", type=float, default=-0.5)
+    p.add_argument("--ftrl_initial_accumulator_value", type=float, default=0.1)
+    p.add_argument("--ftrl_l1", type=float, default=0.0)
+    p.add_argument("--ftrl_l2", type=float, default=0.0)
+    p.add_argument("--momentum", type=float, default=0.9, help="for the momentum optimizer")
+    p.add_argument("--rmsprop_momentum", type=float, default=0.9)
+    p.add_argument("--rmsprop_decay", type=float, default=0.9)
+    p.add_argument(
+        "--learning_rate_decay_type", default="exponential", choices=("fixed", "exponential", "polynomial")
+    )
+    p.add_argument("--learning_rate", type=float, default=0.01)
+    p.add_argument("--end_learning_rate", type=float, default=0.0001, help="where polynomial decay ends")
+    p.add_argument("--learning_rate_decay_factor", type=float, default=0.94)
+    p.add_argument(
+        "--num_epochs_per_decay", type=float, default=2.0,
+        help="epochs of the split (its size from dataset_info.json) per decay; per clone, as in Slim",
+    )  # fmt: skip
+    p.add_argument("--checkpoint_path", default=None, help="checkpoint (or its folder) to fine-tune from")
+    p.add_argument("--checkpoint_exclude_scopes", default=None, help="comma-separated scopes not restored")
+    p.add_argument("--trainable_scopes", default=None, help="comma-separated scopes to train (default: all)")
+    _add_bool(p, "ignore_missing_vars", False, "skip variables the checkpoint lacks instead of failing")
+    p.add_argument(
+        "--batch_norm_decay", type=float, default=None,
+        help="(not in Slim) moving-average decay of batch norm; default: the model's own (0.997 to 0.9997), "
+        "too slow for short runs",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=None, help="(not in Slim) graph and input-order seed")
+    p.add_argument("--quantize_delay", type=int, default=-1, help="refused when >= 0: " + _QUANTIZE)
+    p.add_argument("--master", default="", help="refused when set")
+    p.add_argument("--num_ps_tasks", type=int, default=0, help="refused when set")
+    p.add_argument("--worker_replicas", type=int, default=1, help="refused when set")
+    _add_bool(p, "sync_replicas", False, "refused when set")
+    p.add_argument("--replicas_to_aggregate", type=int, default=1, help="refused when set")
+    p.add_argument("--task", type=int, default=0, help="refused when set")
+    return p
+
+
+def eval_parser() -> argparse.ArgumentParser:
+    """The flags of Slim's ``eval_image_classifier.py``; the split defaults to validation."""
+    p = argparse.ArgumentParser(prog="python -m imagenet_convert evaluate", description=__doc__)
+    _add_model_flags(p)
+    _add_dataset_flags(p, "validation")
+    p.add_argument(
+        "--checkpoint_path", default="/tmp/tfmodel/", help="a checkpoint, or a folder: its latest checkpoint"
+    )
+    p.add_argument("--eval_dir", default="/tmp/tfmodel/", help="the evaluation's event file goes here")
+    p.add_argument("--eval_image_size", type=int, default=None, help="default: the model's own size")
+    p.add_argument("--max_num_batches", type=int, default=None, help="default: the whole split")
+    p.add_argument("--master", default="", help="refused when set")
+    return p
+
+
+def export_parser() -> argparse.ArgumentParser:
+    """Slim's ``export_inference_graph.py``, writing a SavedModel that takes JPEG bytes."""
+    p = argparse.ArgumentParser(prog="python -m imagenet_convert export", description=__doc__)
+    _add_model_flags(p)
+    p.add_argument(
+        "--checkpoint_path", required=True, help="a checkpoint, or a folder: its latest checkpoint"
+    )
+    p.add_argument("--output_dir", required=True, help="where the SavedModel is written (must not exist)")
+    p.add_argument("--dataset_dir", default=None, help="for labels.txt and num_classes (dataset_info.json)")
+    p.add_argument("--num_classes", type=int, default=None, help="without --dataset_dir; default 1001")
+    p.add_argument("--image_size", type=int, default=None, help="default: the model's own size")
+    return p
+
+
+def refusal(args: argparse.Namespace) -> str | None:
+    """The reason the run cannot go ahead on today's TensorFlow, or None."""
+    if getattr(args, "quantize_delay", -1) >= 0:
+        return f"--quantize_delay={args.quantize_delay}: {_QUANTIZE}"
+    for name, (default, why) in UNSUPPORTED.items():
+        value = getattr(args, name, default)
+        if value != default:
+            return f"--{name}={value}: {why}"
+    if getattr(args, "dataset_name", "imagenet") != "imagenet":
+        return f"--dataset_name={args.dataset_name}: only 'imagenet' (the converted Slim shards) is supported"
+    return None
+
+
+def split_scopes(text: str | None) -> list[str]:
+    """Slim's comma-separated scope lists (``--checkpoint_exclude_scopes``, ``--trainable_scopes``)."""
+    return [scope.strip() for scope in text.split(",") if scope.strip()] if text else []
+
+
+def run_command(command: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> int:
+    """Run a command after refusing what cannot work; the exit code is 2 for a usage error."""
+    try:
+        reason = refusal(args)
+        if reason:
+            raise UsageError(reason)
+        command(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
