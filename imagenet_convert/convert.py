@@ -69,12 +69,24 @@ class UsageError(Exception):
 class Report:
     """What the run measured and noticed; saved as run_report.json."""
 
-    started: float = field(default_factory=time.time)
+    started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    runner: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     totals: Counter = field(default_factory=Counter)
     skipped: list[dict[str, str]] = field(default_factory=list)
     resumed_shards: int = 0
+    written: dict[str, int] = field(default_factory=lambda: {"images": 0, "bytes": 0})
+
+    def throughput(self) -> dict[str, float]:
+        """Images/s and MB/s of the shard-writing phase of this run."""
+        seconds = self.seconds.get("write") or 0.0
+        if not seconds:
+            return {}
+        return {
+            "images_per_second": round(self.written["images"] / seconds, 1),
+            "megabytes_per_second": round(self.written["bytes"] / seconds / 1e6, 1),
+        }
 
     @contextlib.contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -157,6 +169,11 @@ def beam_options(args: argparse.Namespace, beam_args: list[str]) -> PipelineOpti
             f"--direct_num_workers={args.workers}", *beam_args,
         ]  # fmt: skip
     return PipelineOptions(["--default_sdk_harness_log_level=WARNING", *beam_args])
+
+
+def _runner_name(args: argparse.Namespace, beam_args: list[str]) -> str:
+    runner = beam_options(args, beam_args).get_all_options()["runner"]
+    return f"{runner}, {args.workers} workers" if runner == "FnApiRunner" else str(runner)
 
 
 def _is_local(path: str) -> bool:
@@ -375,7 +392,8 @@ def dataset_info(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, An
     }
 
 
-def write_metadata(out: OutputDir, plan: Plan, report: Report) -> dict[str, Any]:
+def write_metadata(out: OutputDir, plan: Plan, report: Report, pending: set[str]) -> dict[str, Any]:
+    """labels.txt, dataset_info.json and run_report.json, from the shards' markers."""
     markers = {s.name: out.read_json(marker_path(out, s.name)) for s in plan.shards}
     info = dataset_info(plan, markers)
     labels = ["0:background"] + [f"{i}:{c.words}" for i, c in enumerate(plan.classes, start=1)]
@@ -384,11 +402,18 @@ def write_metadata(out: OutputDir, plan: Plan, report: Report) -> dict[str, Any]
     for marker in markers.values():
         report.totals.update(marker["stats"])
         report.skipped += [{"shard": marker["name"], **s} for s in marker["skipped"]]
+        if marker["name"] in pending:
+            report.written["images"] += marker["num_records"]
+            report.written["bytes"] += marker["bytes"]
     out.write_json(
         out.path("run_report.json"),
         {
             "converter": f"imagenet-convert {__version__}",
+            "started_at": report.started_at,
+            "runner": report.runner,
             "seconds": report.seconds,
+            "written_this_run": report.written,
+            "throughput": report.throughput(),
             "warnings": report.warnings,
             "plan_counts": plan.counts,
             "totals": dict(report.totals),
@@ -416,7 +441,7 @@ def print_plan(plan: Plan, done: set[str], free: int | None, stream: TextIO) -> 
         print(f"warning: {warning}", file=stream)
 
 
-def print_summary(info: dict[str, Any], report: Report, wall: float, written: int) -> None:
+def print_summary(info: dict[str, Any], report: Report, wall: float) -> None:
     print(f"done in {wall:.1f} s")
     for split, entry in info["splits"].items():
         print(
@@ -430,32 +455,36 @@ def print_summary(info: dict[str, Any], report: Report, wall: float, written: in
         print(f"   skipped: {len(report.skipped)} damaged images (see run_report.json)")
     if report.resumed_shards:
         print(f"   resumed: {report.resumed_shards} shards were already complete")
-    seconds = report.seconds.get("write", 0.0)
-    if written and seconds:
-        print(f"throughput: {written / seconds:.0f} images/s while writing shards")
+    if rate := report.throughput():
+        print(
+            f"throughput: {rate['images_per_second']:.0f} images/s, {rate['megabytes_per_second']:.0f} MB/s "
+            f"while writing shards ({report.runner})"
+        )
+
+
+def _dry_run(out: OutputDir, plan: Plan, done: set[str], needed: int) -> int:
+    free = shutil.disk_usage(_existing_parent(out.root)).free if _is_local(out.root) else None
+    print_plan(plan, done, free, sys.stdout)
+    print(f"would write about {needed / 1e9:.2f} GB; --dry-run wrote nothing")
+    return 0
 
 
 def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
+    """Plan (or reload the plan), write the shards that are not done yet, then the metadata."""
     started = time.monotonic()
     out = OutputDir(args.output)
-    report = Report()
+    report = Report(runner=_runner_name(args, beam_args))
     inputs = find_inputs(args.input, plan_options(args))
     if not args.dry_run:
         prepare_output(out)
     with output_lock(out) if not args.dry_run else contextlib.nullcontext():
         plan = load_or_build_plan(args, inputs, out, report)
         report.warnings = list(plan.warnings)
-        done = done_markers(out) if load_manifest(out) else set()
-        done = {name for name in done if out.exists(out.path(name))}
+        done = {name for name in done_markers(out) if out.exists(out.path(name))}
         pending = [shard for shard in plan.shards if shard.name not in done]
         needed = sum(s.image_bytes + RECORD_OVERHEAD * len(s.images) for s in pending)
         if args.dry_run:
-            free = (
-                shutil.disk_usage(out.root).free if _is_local(out.root) and os.path.isdir(out.root) else None
-            )
-            print_plan(plan, done, free, sys.stdout)
-            print(f"would write about {needed / 1e9:.2f} GB; --dry-run wrote nothing")
-            return 0
+            return _dry_run(out, plan, done, needed)
         check_free_space(out, needed)
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -464,10 +493,9 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
         if pending:
             with report.timed("write"):
                 run_pipeline(args, beam_args, out, pending)
-        with report.timed("metadata"):
-            report.seconds["total"] = round(time.monotonic() - started, 3)
-            info = write_metadata(out, plan, report)
-    print_summary(info, report, time.monotonic() - started, sum(len(s.images) for s in pending))
+        report.seconds["total"] = round(time.monotonic() - started, 3)
+        info = write_metadata(out, plan, report, {shard.name for shard in pending})
+    print_summary(info, report, time.monotonic() - started)
     print(f"output: {out.root}")
     return 0
 
