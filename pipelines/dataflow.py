@@ -1,4 +1,8 @@
-"""The conversion on Dataflow: `python -m pipelines.dataflow --input ... --output ... [Beam options]`."""
+"""The conversion on Google Cloud Dataflow (preset: pipelines/presets.py; how-to: docs/scale-out.md).
+
+    python -m pipelines.dataflow --input gs://B/imagenet --output gs://B/imagenet-tfrecord \\
+        --project P --region R --temp_location gs://B/tmp --sdk_container_image IMAGE
+"""
 
 from __future__ import annotations
 

@@ -17,8 +17,11 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import unquote
 
 VENV_BIN = Path(sys.executable).parent
 LOOPBACK = "127.0.0.1"
@@ -38,18 +41,19 @@ def weed_binary() -> str | None:
 
 
 class Service:
-    """A background process with its output in a log file; ``stop`` ends it and its children."""
+    """A background process in its own process group, its output in a log file."""
 
     def __init__(
-        self, name: str, command: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None
-    ):
-        self.name, self.log = name, log
+        self, name: str, command: list[str], log: Path, cwd: Path,
+        env: dict[str, str] | None = None, grace: float = 5.0,
+    ):  # fmt: skip
+        self.name, self.log, self.grace = name, log, grace
         with log.open("wb") as sink:
             self.process = subprocess.Popen(
                 command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
             )
 
-    def wait_until(self, ready, timeout: float) -> None:
+    def wait_until(self, ready: Callable[[], bool], timeout: float) -> None:
         """Poll ``ready()`` until true; fail with the log's tail if the process dies or time runs out."""
         deadline = time.monotonic() + timeout
         while not ready():
@@ -60,14 +64,14 @@ class Service:
                 raise RuntimeError(f"{self.name} did not start ({state}); its log ends with:\n{tail}")
             time.sleep(0.2)
 
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM to the process group, SIGKILL after ``grace`` seconds."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=grace)
-                return
+    def stop(self) -> None:
+        """SIGTERM to the group, ``grace`` seconds to exit, then SIGKILL to whatever is left of it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=self.grace)
+        with contextlib.suppress(ProcessLookupError):  # a leader that ignores SIGTERM, or its children
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
 
@@ -138,7 +142,9 @@ def seaweedfs(workdir: Path) -> Iterator[str]:
         "-master.volumeSizeLimitMB=1024", "-volume.preStopSeconds=0",
         f"-filer.localSocket={workdir / 'filer.sock'}", f"-s3.localSocket={workdir / 's3.sock'}",
     ]  # fmt: skip
-    server = Service("SeaweedFS", command, workdir / "weed.log", workdir)
+    server = Service(
+        "SeaweedFS", command, workdir / "weed.log", workdir, grace=1.0
+    )  # ignores SIGTERM for long
     endpoint = f"http://{LOOPBACK}:{ports['s3']}"
     try:
         with running(server):
@@ -150,8 +156,58 @@ def seaweedfs(workdir: Path) -> Iterator[str]:
                 path.unlink(missing_ok=True)
 
 
+class Request(NamedTuple):
+    """An HTTP request that went through the proxy."""
+
+    method: str
+    path: str
+    """URL-decoded, without the query string: ``/bucket/key``."""
+    query: str
+    copy_source: str | None
+    """``bucket/key`` of an S3 CopyObject (its ``x-amz-copy-source`` header), else None."""
+
+
+class _RequestReader:
+    """Splits a client's byte stream into HTTP/1.1 requests: a header block, then Content-Length bytes."""
+
+    def __init__(self, found: Callable[[Request], None]):
+        self._found, self._pending, self._body_left = found, b"", 0
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        while True:
+            if self._body_left:
+                skipped = min(self._body_left, len(self._pending))
+                self._pending, self._body_left = self._pending[skipped:], self._body_left - skipped
+                if self._body_left:
+                    return
+            end = self._pending.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head, self._pending = self._pending[:end].decode("latin-1"), self._pending[end + 4 :]
+            line, *fields = head.split("\r\n")
+            headers = {
+                name.strip().lower(): value.strip() for name, value in (f.split(":", 1) for f in fields)
+            }
+            assert "chunked" not in headers.get("transfer-encoding", ""), "chunked requests are not parsed"
+            method, target = line.split(" ")[:2]
+            path, _, query = target.partition("?")
+            copy = headers.get("x-amz-copy-source")
+            self._found(Request(method, unquote(path), query, unquote(copy).lstrip("/") if copy else None))
+            self._body_left = int(headers.get("content-length", "0"))
+
+
+@dataclass
+class Traffic:
+    """What went through the proxy during one ``measure()`` block."""
+
+    bytes_from_server: int = 0
+    requests: list[Request] = field(default_factory=list)
+
+
 class CountingProxy:
-    """A TCP proxy on loopback that counts the bytes the upstream server sends back through it."""
+    """A TCP proxy on loopback in front of an HTTP server: counts the bytes the server sends back and
+    records the requests sent to it."""
 
     def __init__(self, upstream_port: int):
         self._upstream = upstream_port
@@ -159,13 +215,23 @@ class CountingProxy:
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._received = 0
-        self._closing = False
+        self._requests: list[Request] = []
         threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
 
-    @property
-    def bytes_from_server(self) -> int:
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[Traffic]:
+        """The traffic of the block, filled in when it ends (after the clients it ran have exited)."""
+        traffic = Traffic()
         with self._lock:
-            return self._received
+            received, requests = self._received, len(self._requests)
+        yield traffic
+        with self._lock:
+            traffic.bytes_from_server = self._received - received
+            traffic.requests = self._requests[requests:]
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self._requests.append(request)
 
     def _accept(self) -> None:
         while True:
@@ -177,15 +243,19 @@ class CountingProxy:
             # A small receive buffer: bytes the server sent that nobody read yet stay few: exact counts.
             server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
             server.connect((LOOPBACK, self._upstream))
-            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+            reader = _RequestReader(self._record)
+            threading.Thread(target=self._pipe, args=(client, server, reader.feed), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, self._count), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket, count: bool) -> None:
+    def _count(self, chunk: bytes) -> None:
+        with self._lock:
+            self._received += len(chunk)
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket, observe: Callable[[bytes], None]) -> None:
         try:
             while chunk := source.recv(1 << 16):
-                if count:
-                    with self._lock:
-                        self._received += len(chunk)
+                observe(chunk)
                 sink.sendall(chunk)
         except OSError:
             pass
@@ -193,6 +263,7 @@ class CountingProxy:
             for end in (source, sink):
                 with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
+            source.close()
 
     def close(self) -> None:
         self._listener.close()
