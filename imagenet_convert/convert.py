@@ -392,7 +392,9 @@ def dataset_info(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, An
     }
 
 
-def write_metadata(out: OutputDir, plan: Plan, report: Report, pending: set[str]) -> dict[str, Any]:
+def write_metadata(
+    out: OutputDir, plan: Plan, report: Report, pending: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """labels.txt, dataset_info.json and run_report.json, from the shards' markers."""
     markers = {s.name: out.read_json(marker_path(out, s.name)) for s in plan.shards}
     info = dataset_info(plan, markers)
@@ -494,7 +496,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
             with report.timed("write"):
                 run_pipeline(args, beam_args, out, pending)
         report.seconds["total"] = round(time.monotonic() - started, 3)
-        info = write_metadata(out, plan, report, {shard.name for shard in pending})
+        info = write_metadata(out, plan, report, frozenset(shard.name for shard in pending))
     print_summary(info, report, time.monotonic() - started)
     print(f"output: {out.root}")
     return 0
