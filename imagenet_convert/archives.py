@@ -13,6 +13,7 @@ import re
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, NamedTuple
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -148,23 +149,37 @@ def read_member(stream: BinaryIO, member: Member) -> bytes:
     return data
 
 
+def _class_wnid(archive: str, class_tar: Member) -> str:
+    wnid = class_tar.name.removesuffix(".tar")
+    if not class_tar.name.endswith(".tar") or not WNID.fullmatch(wnid):
+        raise ArchiveError(
+            f"{archive}: member {class_tar.name!r} is not a class tar '<wnid>.tar' like n01440764.tar"
+        )
+    return wnid
+
+
 def index_train(
-    path: str, archive: str, on_class: Callable[[str, int], None] | None = None
+    path: str, archive: str, on_class: Callable[[str, int, int], None] | None = None, threads: int = 1
 ) -> dict[str, list[Member]]:
-    """Index the train tar of class tars: {wnid: members with offsets in the outer file}."""
+    """Index the train tar of class tars: {wnid: members with offsets in the outer file}.
+
+    ``on_class(wnid, members, classes)`` reports progress. On object storage every header is a
+    request, so ``threads`` index several class tars at once, each with its own stream.
+    """
     with open_input(path) as stream:
         outer = index_tar(stream, archive)
-        classes: dict[str, list[Member]] = {}
-        for class_tar in outer:
-            wnid = class_tar.name.removesuffix(".tar")
-            if not class_tar.name.endswith(".tar") or not WNID.fullmatch(wnid):
-                raise ArchiveError(
-                    f"{archive}: member {class_tar.name!r} is not a class tar '<wnid>.tar' like n01440764.tar"
-                )
-            inner_name = f"{archive}/{class_tar.name}"
-            classes[wnid] = index_tar(stream, inner_name, class_tar.offset, class_tar.size)
+    wnids = [_class_wnid(archive, class_tar) for class_tar in outer]
+
+    def index_class(class_tar: Member) -> list[Member]:
+        with open_input(path) as own:
+            return index_tar(own, f"{archive}/{class_tar.name}", class_tar.offset, class_tar.size)
+
+    classes: dict[str, list[Member]] = {}
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        for wnid, members in zip(wnids, pool.map(index_class, outer), strict=True):
+            classes[wnid] = members
             if on_class:
-                on_class(wnid, len(classes[wnid]))
+                on_class(wnid, len(members), len(outer))
     return classes
 
 

@@ -252,8 +252,9 @@ def load_or_build_plan(
         with report.timed("load_plan"):
             plan = plan_from_manifest(out, manifest)
         return plan
-    with report.timed("index_and_plan"), _class_progress(inputs) as on_class:
+    with report.timed("index_and_plan"), _class_progress() as on_class:
         plan = build_plan(args.input, options, inputs, on_class)
+    report.seconds.update(plan.seconds)
     if not args.dry_run:
         with report.timed("save_plan"):
             save_plan(out, plan)
@@ -261,10 +262,15 @@ def load_or_build_plan(
 
 
 @contextlib.contextmanager
-def _class_progress(inputs: dict[str, int]) -> Iterator[Any]:
+def _class_progress() -> Iterator[Any]:
     bar = tqdm(desc="index class tars", unit="class", disable=None, leave=False)
+
+    def advance(wnid: str, members: int, classes: int) -> None:
+        bar.total = classes
+        bar.update(1)
+
     try:
-        yield lambda wnid, count: bar.update(1)
+        yield advance
     finally:
         bar.close()
 

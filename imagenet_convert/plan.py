@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,8 @@ ARCHIVES = {
     "validation_boxes": "ILSVRC2012_bbox_val_v3.tgz",
 }
 SPLITS = ("train", "validation")
+INDEX_THREADS = 32
+"""Class tars indexed at once on object storage, where each tar header costs a request."""
 RECORD_OVERHEAD = 600
 """Bytes a record adds to its image (features, framing): for space estimates only."""
 
@@ -102,6 +105,8 @@ class Plan:
     shards: list[Shard]
     warnings: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """How long each part of planning took (not saved: the plan's content does not depend on it)."""
 
     def split_shards(self, split: str) -> list[Shard]:
         return [shard for shard in self.shards if shard.split == split]
@@ -162,10 +167,13 @@ def fingerprint(inputs: dict[str, int], options: PlanOptions) -> str:
 
 
 def _train_images(
-    input_dir: str, kit: devkit.Devkit, options: PlanOptions, on_class: Callable[[str, int], None] | None
+    input_dir: str, kit: devkit.Devkit, options: PlanOptions, on_class: Callable[[str, int, int], None] | None
 ) -> tuple[dict[str, tuple[str, Member]], list[str]]:
     archive = ARCHIVES["train"]
-    per_class = archives.index_train(FileSystems.join(input_dir, archive), archive, on_class)
+    path = FileSystems.join(input_dir, archive)
+    per_class = archives.index_train(
+        path, archive, on_class, threads=1 if "://" not in path else INDEX_THREADS
+    )
     leaves = {synset.wnid for synset in kit.classes}
     unknown = sorted(set(per_class) - leaves)
     if unknown:
@@ -262,39 +270,52 @@ def _shards(
     ]
 
 
+def _split_boxes(
+    input_dir: str, split: str, images: dict[str, tuple[str, Member]], challenge: set[str],
+    options: PlanOptions, inputs: dict[str, int], counts: Counter, warnings: list[str],
+) -> dict[str, tuple[boxes.Box, ...]]:  # fmt: skip
+    """Slim writes train boxes only; validation boxes are an opt-in improvement."""
+    archive = ARCHIVES[f"{split}_boxes"]
+    if split != "train" and not options.validation_boxes:
+        return {}
+    if archive not in inputs:
+        warnings.append(f"{archive} not found: {split} records will have no boxes")
+        return {}
+    path = FileSystems.join(input_dir, archive)
+    return _read_boxes(path, archive, images, challenge, options, counts, warnings)
+
+
 def build_plan(
     input_dir: str, options: PlanOptions, inputs: dict[str, int],
-    on_class: Callable[[str, int], None] | None = None,
+    on_class: Callable[[str, int, int], None] | None = None,
 ) -> Plan:  # fmt: skip
-    """Index the archives and plan every shard."""
+    """Index the archives and plan every shard; ``Plan.seconds`` says how long each part took."""
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
     kit = devkit.load_devkit(FileSystems.join(input_dir, ARCHIVES["devkit"]), ARCHIVES["devkit"])
     labels = kit.labels()
-    challenge = set(labels)
     warnings: list[str] = []
     counts: Counter = Counter()
     shards: list[Shard] = []
+    seconds["read_devkit"], started = round(time.monotonic() - started, 3), time.monotonic()
     for split in options.splits:
         if split == "train":
             images, missing = _train_images(input_dir, kit, options, on_class)
             warnings += missing
         else:
             images = _validation_images(input_dir, kit, options)
-        box_key = f"{split}_boxes"
-        found_boxes: dict[str, tuple[boxes.Box, ...]] = {}
-        if split == "train" or options.validation_boxes:
-            if ARCHIVES[box_key] in inputs:
-                path = FileSystems.join(input_dir, ARCHIVES[box_key])
-                found_boxes = _read_boxes(
-                    path, ARCHIVES[box_key], images, challenge, options, counts, warnings
-                )
-            else:
-                warnings.append(f"{ARCHIVES[box_key]} not found: {split} records will have no boxes")
+        seconds[f"index_{split}"], started = round(time.monotonic() - started, 3), time.monotonic()
+        found_boxes = _split_boxes(input_dir, split, images, set(labels), options, inputs, counts, warnings)
+        seconds[f"boxes_{split}"], started = round(time.monotonic() - started, 3), time.monotonic()
         counts[f"{split}_images"] = len(images)
         counts[f"{split}_images_with_boxes"] = len(found_boxes)
         shards += _shards(split, images, labels, found_boxes, options)
-    return Plan(
+        seconds[f"shard_plan_{split}"], started = round(time.monotonic() - started, 3), time.monotonic()
+    plan = Plan(
         fingerprint(inputs, options), options, inputs, list(kit.classes), shards, warnings, dict(counts)
     )
+    plan.seconds = seconds
+    return plan
 
 
 def save_plan(out: OutputDir, plan: Plan) -> None:

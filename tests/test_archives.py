@@ -100,7 +100,7 @@ def test_index_train_offsets_read_exact_member_bytes(tmp_path: Path, fmt: int) -
     classes = CLASSES if fmt == tarfile.USTAR_FORMAT else CLASSES | LONG_NAME_CLASS
     path = write(tmp_path, train_tar(fmt, classes))
     seen: list[tuple[str, int]] = []
-    index = index_train(path, TRAIN, on_class=lambda wnid, count: seen.append((wnid, count)))
+    index = index_train(path, TRAIN, on_class=lambda wnid, count, total: seen.append((wnid, count)))
     assert seen == [(wnid, len(files)) for wnid, files in classes.items()]
     assert {wnid: [m.name for m in members] for wnid, members in index.items()} == {
         wnid: list(files) for wnid, files in classes.items()
