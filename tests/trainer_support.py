@@ -7,6 +7,7 @@ the converter's output only needs a folder of that layout.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from PIL import Image
+
+from imagenet_convert.trainer import data, train
 
 COLOURS = {
     "red": (220, 30, 30),
@@ -146,3 +149,19 @@ def train_argv(dataset_dir: Path, train_dir: Path, model: str, *extra: str) -> l
         "--batch_size", "2", "--num_readers", "2", "--num_preprocessing_threads", "2",
         "--log_every_n_steps", "0", "--seed", "1", *extra,
     ]  # fmt: skip
+
+
+def run_steps(args: argparse.Namespace, steps: int, checkpoint: Path | None = None) -> tuple[float, int]:
+    """The training graph stepped in a plain session (no checkpoints or event files unless asked):
+    returns the last loss and global step."""
+    config = tf.compat.v1.ConfigProto()
+    config.graph_options.rewrite_options.disable_meta_optimizer = True  # seconds saved per deep net
+    with tf.Graph().as_default():
+        graph = train.build(args, data.load_split(args.dataset_dir, args.dataset_split_name))
+        with tf.compat.v1.Session(config=config) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for _ in range(steps):
+                loss, step = session.run(graph.fetches)
+            if checkpoint is not None:
+                tf.compat.v1.train.Saver().save(session, str(checkpoint), global_step=step)
+    return float(loss), int(step)
