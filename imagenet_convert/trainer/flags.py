@@ -74,7 +74,10 @@ def _add_dataset_flags(parser: argparse.ArgumentParser, split: str) -> None:
 
 def train_parser() -> argparse.ArgumentParser:
     """Every flag of Slim's ``train_image_classifier.py`` (log_every_n_steps defaults to 5), and --seed."""
-    p = argparse.ArgumentParser(prog="python -m imagenet_convert train", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m imagenet_convert train",
+        description="Train a TF-Slim model on converted shards, with Slim's train_image_classifier.py flags.",
+    )
     _add_model_flags(p)
     _add_dataset_flags(p, "train")
     p.add_argument("--train_dir", default="/tmp/tfmodel/", help="checkpoints and event files go here")
@@ -136,7 +139,10 @@ def train_parser() -> argparse.ArgumentParser:
 
 def eval_parser() -> argparse.ArgumentParser:
     """The flags of Slim's ``eval_image_classifier.py``; the split defaults to validation."""
-    p = argparse.ArgumentParser(prog="python -m imagenet_convert evaluate", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m imagenet_convert evaluate",
+        description="Top-1, top-5 and loss of a checkpoint, with Slim's eval_image_classifier.py flags.",
+    )
     _add_model_flags(p)
     _add_dataset_flags(p, "validation")
     p.add_argument(
@@ -151,7 +157,11 @@ def eval_parser() -> argparse.ArgumentParser:
 
 def export_parser() -> argparse.ArgumentParser:
     """Slim's ``export_inference_graph.py``, writing a SavedModel that takes JPEG bytes."""
-    p = argparse.ArgumentParser(prog="python -m imagenet_convert export", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m imagenet_convert export",
+        description="Export a checkpoint as a SavedModel taking JPEG bytes (signature serving_default) "
+        "or decoded uint8 images (signature images), returning probabilities and the top 5 classes.",
+    )
     _add_model_flags(p)
     p.add_argument(
         "--checkpoint_path", required=True, help="a checkpoint, or a folder: its latest checkpoint"
