@@ -41,11 +41,11 @@ convert: $(STAMP) ## Convert: make convert INPUT=/imagenet OUTPUT=/data/imagenet
 verify: $(STAMP) ## Check a converted folder: make verify OUTPUT=/data/imagenet-tfrecord
 	$(PY) -m imagenet_convert verify $(OUTPUT) $(ARGS)
 
-bench: $(STAMP) ## Conversion vs tar -x benchmark (minutes; not in CI)
-	$(PY) -m imagenet_convert.bench --workdir bench-data $(ARGS)
+bench: $(STAMP) ## Conversion vs read/tar -x, warm and cold -> bench-results/bench.json (~15 min; ARGS=--repeat 2)
+	$(PY) -m imagenet_convert.bench --workdir bench-data --results bench-results $(ARGS)
 
-bench-scale: $(STAMP) ## Full-cardinality (1.33M tiny images) scale run (long; not in CI)
-	$(PY) -m imagenet_convert.bench --scale --workdir bench-data $(ARGS)
+bench-scale: $(STAMP) ## Full cardinality (1.33M tiny images): index, plan, memory -> bench-results/bench-scale.json
+	$(PY) -m imagenet_convert.bench --scale --workdir bench-data --results bench-results $(ARGS)
 
 clean: ## Remove the environment, demo and benchmark data
 	rm -rf $(VENV) $(DEMO) bench-data *.egg-info
