@@ -321,7 +321,7 @@ def build_plan(
 def save_plan(out: OutputDir, plan: Plan) -> None:
     """Shard files first, the manifest last: a plan is complete once ``plan.json`` exists."""
     for shard in plan.shards:
-        out.write_atomic(out.work("plan", f"{shard.name}.json"), json_bytes(shard.to_json()))
+        out.write_atomic(out.work("plan", f"{shard.name}.json"), json_bytes(shard.to_json(), compact=True))
     out.write_json(out.work("plan.json"), plan.manifest())
 
 

@@ -63,8 +63,9 @@ def write_shard(
         archives.open_input(FileSystems.join(input_dir, shard.archive)) as source,
         FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
     ):
-        for image in shard.images:
-            member = archives.Member(image.filename, image.offset, image.size)
+        members = [archives.Member(image.filename, image.offset, image.size) for image in shard.images]
+        archives.prefetch(source, members)
+        for image, member in zip(shard.images, members, strict=True):
             try:
                 record = _record(archives.read_member(source, member), image, classes, stats)
             except (images.BadImageError, OSError, archives.ArchiveError) as exc:
