@@ -46,9 +46,18 @@ def _indexing(out: Path) -> bool:
     return (_work(out) / "lock").exists() and not (_work(out) / "plan.json").exists()
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # published (renamed) between listing and looking
+        return 0
+
+
 def _mid_shard(out: Path) -> bool:
+    """A shard's temporary file (not a plan or marker file's) holds some records."""
     tmp = _work(out) / "tmp"
-    return tmp.is_dir() and any(p.suffix == ".tmp" and p.stat().st_size > 0 for p in tmp.iterdir())
+    shards = [p for p in tmp.iterdir() if ".json." not in p.name] if tmp.is_dir() else []
+    return any(_size(p) > 0 for p in shards)
 
 
 def _between_shards(out: Path) -> bool:
