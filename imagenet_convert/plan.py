@@ -152,11 +152,15 @@ def find_inputs(input_dir: str, options: PlanOptions) -> dict[str, int]:
     wanted = {ARCHIVES[key] for key in ("devkit", "train_boxes", "validation_boxes", *options.splits)}
     if options.validation_labels:
         path = options.validation_labels
-        match = FileSystems.match([path])[0].metadata_list
+        try:
+            match = FileSystems.match([path])[0].metadata_list
+        except Exception:  # BeamIOError and friends, by scheme
+            match = []
         if not match:
             raise PlanError(f"{path}: --validation-labels file not found")
-        sizes[path] = match[0].size_in_bytes
-        wanted.add(path)
+        name = path.rsplit("/", 1)[-1]  # inputs are named, not located: a moved folder still resumes
+        sizes[name] = match[0].size_in_bytes
+        wanted.add(name)
     return {name: size for name, size in sorted(sizes.items()) if name in wanted}
 
 

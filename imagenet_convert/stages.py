@@ -58,7 +58,6 @@ def write_shard(
     digest, stats, class_counts = hashlib.sha256(), Counter(), Counter()
     skipped: list[dict[str, str]] = []
     temporary, size = out.temporary(shard.name), 0
-    where = f"{shard.archive}"
     with (
         archives.open_input(FileSystems.join(input_dir, shard.archive)) as source,
         FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
@@ -69,7 +68,7 @@ def write_shard(
             try:
                 record = _record(archives.read_member(source, member), image, classes, stats)
             except (images.BadImageError, OSError, archives.ArchiveError) as exc:
-                problem = f"{where}: member {image.filename}: {exc}"
+                problem = f"{shard.archive}: member {image.filename}: {exc}"
                 if not skip_bad:
                     raise ConversionError(
                         f"{problem}; pass --skip-bad-images to leave such images out and list them "
