@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import random
 import tarfile
-import time
-import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from imagenet_convert.archives import (
     iter_small_members,
     read_member,
 )
+from tests.bounds import cheap
 
 TRAIN = "ILSVRC2012_img_train.tar"
 VAL = "ILSVRC2012_val.tar"
@@ -222,15 +221,11 @@ def absurd_member_tar(name: str, fmt: int = tarfile.GNU_FORMAT) -> bytes:
 @pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT], ids=["gnu-base256", "pax"])
 def test_absurd_member_size_rejected_without_reading_it(fmt: int) -> None:
     data = absurd_member_tar("n01440764_2.JPEG", fmt)
-    tracemalloc.start()
-    started = time.perf_counter()
-    with pytest.raises(ArchiveError, match="member 'n01440764_2.JPEG' claims 1000000000000 bytes"):
+    with (
+        cheap(max_seconds=0.5),
+        pytest.raises(ArchiveError, match="member 'n01440764_2.JPEG' claims 1000000000000 bytes"),
+    ):
         index_bytes(data)
-    elapsed = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert elapsed < 0.5
-    assert peak < 1 << 20
 
 
 def test_absurd_class_tar_size_rejected(tmp_path: Path) -> None:
