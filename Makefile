@@ -7,6 +7,8 @@ DEMO := demo
 INPUT ?=
 OUTPUT ?=
 ARGS ?=
+MODEL ?= inception_v3
+RUN ?= runs/$(MODEL)
 WORKERS ?= $(shell nproc)
 
 .PHONY: help setup test lint demo fake convert verify train evaluate bench bench-scale clean
@@ -38,6 +40,12 @@ fake: $(STAMP) ## Generate a miniature ILSVRC2012 download: make fake OUTPUT=dir
 convert: $(STAMP) ## Convert: make convert INPUT=/imagenet OUTPUT=/data/imagenet-tfrecord [ARGS=...]
 	$(PY) -m imagenet_convert run --input $(INPUT) --output $(OUTPUT) $(ARGS)
 
+train: $(STAMP) ## Train a Slim model: make train OUTPUT=/data/imagenet-tfrecord MODEL=resnet_v1_50 RUN=runs/r50 ARGS='--labels_offset 1'
+	$(PY) -m imagenet_convert train --dataset_dir $(OUTPUT) --model_name $(MODEL) --train_dir $(RUN) $(ARGS)
+
+evaluate: $(STAMP) ## Evaluate a run: make evaluate OUTPUT=/data/imagenet-tfrecord MODEL=resnet_v1_50 RUN=runs/r50 ARGS='--labels_offset 1'
+	$(PY) -m imagenet_convert evaluate --dataset_dir $(OUTPUT) --model_name $(MODEL) --checkpoint_path $(RUN) $(ARGS)
+
 verify: $(STAMP) ## Check a converted folder: make verify OUTPUT=/data/imagenet-tfrecord
 	$(PY) -m imagenet_convert verify $(OUTPUT) $(ARGS)
 
@@ -48,4 +56,4 @@ bench-scale: $(STAMP) ## Full cardinality (1.33M tiny images): index, plan, memo
 	$(PY) -m imagenet_convert.bench --scale --workdir bench-data --results bench-results $(ARGS)
 
 clean: ## Remove the environment, demo and benchmark data
-	rm -rf $(VENV) $(DEMO) bench-data *.egg-info
+	rm -rf $(VENV) $(DEMO) bench-data bench-results *.egg-info
