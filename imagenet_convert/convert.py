@@ -43,8 +43,6 @@ from imagenet_convert.plan import (
 from imagenet_convert.sharding import ShardingError
 from imagenet_convert.stages import ConversionError, WriteShards, marker_path
 
-LOG = logging.getLogger("imagenet_convert")
-
 DESCRIPTION = """\
 Convert the ILSVRC2012 downloads, as downloaded, into sharded TFRecords in exactly TF-Slim's
 format (train-00000-of-01024 ..., validation-00000-of-00128 ..., labels.txt), plus

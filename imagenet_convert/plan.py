@@ -8,7 +8,6 @@ from its own file, and a rerun resumes without indexing again.
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -21,8 +20,6 @@ from imagenet_convert import archives, boxes, devkit
 from imagenet_convert.archives import ArchiveError, Member
 from imagenet_convert.output import OutputDir, json_bytes
 from imagenet_convert.sharding import assign_shards, shard_name
-
-LOG = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 ARCHIVES = {
