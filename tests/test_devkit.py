@@ -29,18 +29,24 @@ META = "ILSVRC2012_devkit_t12/data/meta.mat"
 TRUTH = "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt"
 
 
-def meta_mat(leaves: list[Synset], internal: int = 3, fields: tuple[str, ...] = META_FIELDS) -> bytes:
-    """A MATLAB v5 ``meta.mat``: ``synsets`` holds the leaves, then ``internal`` WordNet nodes."""
+def meta_mat(
+    leaves: list[Synset], internal: int = 3, fields: tuple[str, ...] = META_FIELDS, column: bool = True
+) -> bytes:
+    """A MATLAB v5 ``meta.mat``: ``synsets`` holds the leaves, then ``internal`` WordNet nodes.
+
+    The real file's ``synsets`` is a column (N x 1); ``column=False`` writes the row some copies have.
+    """
     rows = [
         (s.ilsvrc_id, s.wnid, s.words, f"gloss of {s.wnid}", 0, np.zeros((1, 0)), 0, 1300) for s in leaves
     ]
     for n in range(internal):
         children = np.array([[1.0 + n, 2.0 + n]])
         rows.append((1001 + n, f"n0000000{n}", f"internal node {n}", "gloss", 2, children, 1 + n, 0))
-    synsets = np.zeros((1, len(rows)), dtype=[(name, object) for name in fields])
+    synsets = np.zeros((len(rows), 1), dtype=[(name, object) for name in fields])
     for index, row in enumerate(rows):
-        synsets[0, index] = row
+        synsets[index, 0] = row
     out = io.BytesIO()
+    synsets = synsets if column else synsets.T
     scipy.io.savemat(out, {"synsets": synsets})
     return out.getvalue()
 
@@ -54,8 +60,9 @@ SMALL = [
 SORTED_SMALL = tuple(sorted(SMALL, key=lambda synset: synset.wnid))
 
 
-def test_parse_meta_mat_keeps_leaves_sorted_by_wnid() -> None:
-    assert parse_meta_mat(meta_mat(SMALL), META) == SORTED_SMALL
+@pytest.mark.parametrize("column", [True, False], ids=["column", "row"])
+def test_parse_meta_mat_keeps_leaves_sorted_by_wnid(column: bool) -> None:
+    assert parse_meta_mat(meta_mat(SMALL, column=column), META) == SORTED_SMALL
 
 
 def test_labels_and_labels_txt() -> None:

@@ -149,7 +149,7 @@ def meta(archives: Archives) -> tuple[np.ndarray, list[Synset]]:
             int(row["wordnet_height"].item()),
             int(row["num_train_images"].item()),
         )
-        for row in table[0]
+        for row in table[:, 0]
     ]
     return table, rows
 
@@ -214,7 +214,7 @@ def test_meta_mat_synsets(
     meta: tuple[np.ndarray, list[Synset]], archives: Archives, mini_expected: dict
 ) -> None:
     table, rows = meta
-    assert table.shape == (1, len(rows))
+    assert table.shape == (len(rows), 1), "a column, as in the real devkit"
     assert table.dtype.names == FIELDS
     chosen = _chosen(mini_expected)
     k = len(chosen)
@@ -237,6 +237,20 @@ def test_meta_mat_synsets(
     assert {c["wnid"]: c["ilsvrc_id"] for c in mini_expected["classes"]} == {
         r.wnid: r.ilsvrc_id for r in leaves
     }
+
+
+def test_meta_mat_reads_as_public_scripts_read_it(
+    meta: tuple[np.ndarray, list[Synset]], archives: Archives
+) -> None:
+    """``for row in synsets: row[0][0][0][0]`` (ID) and ``row[0][1][0]`` (WNID), and ``squeeze_me``."""
+    table, rows = meta
+    scripted = [(int(row[0][0][0][0]), str(row[0][1][0]), int(row[0][4][0][0])) for row in table]
+    assert scripted == [(r.ilsvrc_id, r.wnid, r.num_children) for r in rows]
+    squeezed = scipy.io.loadmat(io.BytesIO(archives.devkit[DEVKIT_DATA + "meta.mat"]), squeeze_me=True)
+    assert [(int(r["ILSVRC2012_ID"]), str(r["WNID"])) for r in squeezed["synsets"]] == [
+        (r.ilsvrc_id, r.wnid) for r in rows
+    ]
+    assert any(r.num_children for r in rows), "internal WordNet nodes are kept"
 
 
 def test_labels_are_one_plus_sorted_wnid_index(mini_expected: dict[str, Any]) -> None:

@@ -81,10 +81,14 @@ def with_ancestors(leaves: Sequence[Synset]) -> list[Synset]:
 
 
 def meta_mat(synsets: Sequence[Synset]) -> bytes:
-    """MATLAB v5 bytes holding the 1xN ``synsets`` struct array."""
-    table = np.empty((1, len(synsets)), dtype=[(field, object) for field in META_FIELDS])
-    for column, synset in enumerate(synsets):
-        table[0, column] = (
+    """MATLAB v5 bytes holding the Nx1 ``synsets`` struct array, a column as in the real devkit.
+
+    Public scripts iterate the unsqueezed array by rows (``row[0][0][0][0]`` is the ID): a row-shaped
+    array would read there as a single class.
+    """
+    table = np.empty((len(synsets), 1), dtype=[(field, object) for field in META_FIELDS])
+    for row, synset in enumerate(synsets):
+        table[row, 0] = (
             np.uint16(synset.ilsvrc_id),
             synset.wnid,
             synset.words,
