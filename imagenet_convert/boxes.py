@@ -97,12 +97,16 @@ def normalize_box(raw: tuple[int, int, int, int], width: int, height: int) -> Bo
 
 
 def slim_boxes(annotation: Annotation, image_wnid: str, challenge_wnids: Collection[str]) -> list[Box]:
-    """The boxes Slim keeps for an image of class ``image_wnid`` (rules 2-6)."""
+    """The boxes Slim keeps for an image of class ``image_wnid`` (rules 2-6), in Slim's order.
+
+    Slim's download script pipes the ``%.4f`` CSV through ``sort`` before the records are built,
+    so an image's boxes come ascending by their rounded (xmin, ymin, xmax, ymax), not in XML order.
+    """
     name = annotation.first_name
     if name in challenge_wnids and name != image_wnid:
         return []
     boxes = (normalize_box(raw, annotation.width, annotation.height) for raw in annotation.raw_boxes)
-    return [box for box in boxes if box is not None]
+    return sorted(box for box in boxes if box is not None)
 
 
 def image_name_for_xml(member_name: str) -> str:

@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from imagenet_convert.boxes import BoxXMLError, image_name_for_xml, parse_annotation, slim_boxes
+from imagenet_convert.boxes import (
+    BoxXMLError,
+    image_name_for_xml,
+    normalize_box,
+    parse_annotation,
+    slim_boxes,
+)
 
 CHALLENGE = frozenset({"n01440764", "n01443537", "n02092002"})
 """The challenge WNIDs the golden rows are judged against (tench, goldfish, Scottish deerhound)."""
@@ -76,7 +82,16 @@ GOLDEN = [
     pytest.param(
         voc(500, 375, ("n01440764", 0, 0, 250, 375), ("n01440764", 250, 75, 500, 300)),
         [(0.0, 0.0, 0.5, 1.0), (0.5, 0.2, 1.0, 0.8)],
-        id="multiple-objects-in-order",
+        id="multiple-objects",
+    ),
+    pytest.param(
+        # Slim's CSV is piped through `sort`: the rounded (xmin, ymin, xmax, ymax), not the XML order.
+        voc(
+            500, 375, ("n01440764", 250, 75, 500, 300), ("n01440764", 0, 150, 250, 375),
+            ("n01440764", 0, 0, 250, 375), ("n01440764", 0, 0, 200, 375),
+        ),
+        [(0.0, 0.0, 0.4, 1.0), (0.0, 0.0, 0.5, 1.0), (0.0, 0.4, 0.5, 1.0), (0.5, 0.2, 1.0, 0.8)],
+        id="sorted-like-slims-csv",
     ),
     pytest.param(
         voc(500, 375, ("n01443537", 0, 0, 250, 375), ("n01440764", 250, 75, 500, 300)),
@@ -192,16 +207,20 @@ def test_generator_boxes_follow_the_rules(mini_imagenet: Path, mini_expected: di
     """Every expected.json box list is what ``boxes.slim_boxes`` gives on the generated XML."""
     train = mini_expected["images"]["train"]
     challenge = {c["wnid"] for c in mini_expected["classes"]}
-    with_xml = set()
+    with_xml, reordered = set(), 0
     for member, data in _xml_members(mini_imagenet / "ILSVRC2012_bbox_train_v2.tar.gz").items():
         name = image_name_for_xml(member)
         if name in train:
             with_xml.add(name)
             wnid = member.split("/")[0]
-            assert [list(b) for b in slim_boxes(parse_annotation(data), wnid, challenge)] == train[name][
-                "boxes"
-            ]
+            annotation = parse_annotation(data)
+            assert [list(b) for b in slim_boxes(annotation, wnid, challenge)] == train[name]["boxes"]
+            assert train[name]["boxes"] == sorted(train[name]["boxes"])
+            in_xml = [normalize_box(raw, annotation.width, annotation.height) for raw in annotation.raw_boxes]
+            in_xml_order = [list(b) for b in in_xml if b is not None]
+            reordered += bool(train[name]["boxes"]) and in_xml_order != train[name]["boxes"]
     assert with_xml and all(train[name]["boxes"] == [] for name in set(train) - with_xml)
+    assert reordered, "some XML must list its boxes out of Slim's sorted order, or the order is untested"
     validation = mini_expected["images"]["validation"]
     val_xml = _xml_members(mini_imagenet / "ILSVRC2012_bbox_val_v3.tgz")
     assert {image_name_for_xml(m) for m in val_xml} == set(validation)
