@@ -29,6 +29,7 @@ from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import (
+    FORMAT_VERSION,
     RECORD_OVERHEAD,
     SPLITS,
     Plan,
@@ -236,6 +237,13 @@ def load_or_build_plan(
     options = plan_options(args)
     wanted = fingerprint(inputs, options)
     manifest = load_manifest(out)
+    if manifest is not None and manifest.get("format_version") != FORMAT_VERSION and not args.overwrite:
+        raise UsageError(
+            f"{out.root} was written by an older imagenet-convert (plan format "
+            f"{manifest.get('format_version')}, records inside each shard in archive order, i.e. sorted "
+            f"by class); this version writes them shuffled as Slim does and never mixes both orders in "
+            "one folder: pass --overwrite to convert it again, or choose another --output"
+        )
     if manifest is not None and manifest["fingerprint"] != wanted:
         if not args.overwrite:
             raise UsageError(

@@ -21,7 +21,8 @@ from imagenet_convert.archives import ArchiveError, Member
 from imagenet_convert.output import OutputDir, json_bytes
 from imagenet_convert.sharding import assign_shards, shard_name
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: a shard's images in the seeded permutation's order, as Slim writes them (1: archive order)."""
 ARCHIVES = {
     "train": "ILSVRC2012_img_train.tar",
     "validation": "ILSVRC2012_img_val.tar",
@@ -70,7 +71,11 @@ class PlannedImage(NamedTuple):
 
 @dataclass
 class Shard:
-    """One output file and the images it will hold, in the order they are read (by offset)."""
+    """One output file and the images it will hold, in the order they are written.
+
+    That is the seeded permutation's order, as in Slim's shards: records are shuffled inside every
+    shard, not only across shards. The writer queues the reads in offset order itself.
+    """
 
     name: str
     split: str
@@ -266,8 +271,7 @@ def _shards(
     count = options.shards(split)
     groups = assign_shards(planned, options.seed, count, split)
     return [
-        Shard(shard_name(split, i, count), split, ARCHIVES[split], sorted(group, key=lambda im: im.offset))
-        for i, group in enumerate(groups)
+        Shard(shard_name(split, i, count), split, ARCHIVES[split], group) for i, group in enumerate(groups)
     ]
 
 

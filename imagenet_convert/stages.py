@@ -1,9 +1,10 @@
 """The Beam stages of the conversion: each worker writes whole shards from their saved plans.
 
 Image bytes never pass through a Beam shuffle: the only elements are shard names. A worker reads
-its shard's plan, reads each image's byte range from the archive (in offset order), and writes
-the shard to a temporary file that is renamed into place once complete; a marker file with the
-shard's counts and sha256 is written after that, so a shard is done exactly when its marker is.
+its shard's plan, queues every image's byte range with the kernel in offset order, then reads and
+writes them in the plan's (shuffled) order to a temporary file that is renamed into place once
+complete; a marker file with the shard's counts and sha256 is written after that, so a shard is
+done exactly when its marker is.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def write_shard(
         FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
     ):
         members = [archives.Member(image.filename, image.offset, image.size) for image in shard.images]
-        archives.prefetch(source, members)
+        archives.prefetch(source, sorted(members, key=lambda member: member.offset))
         for image, member in zip(shard.images, members, strict=True):
             try:
                 record = _record(archives.read_member(source, member), image, classes, stats)

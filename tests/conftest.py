@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from imagenet_convert.fake import FakeOptions, generate
+from tests.cli import convert
 
 MINI_OPTIONS = FakeOptions()
 """The default test miniature: 10 classes, 20-30 train and 5 validation images each, every quirk."""
@@ -31,3 +32,12 @@ def mini_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def mini_expected(mini_imagenet: Path) -> dict[str, Any]:
     """``expected.json`` of ``mini_imagenet``."""
     return load_expected(mini_imagenet)
+
+
+@pytest.fixture(scope="session")
+def converted_mini(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``mini_imagenet`` converted by the real CLI (2 workers, 4 train and 2 validation shards); read only."""
+    out = tmp_path_factory.mktemp("converted")
+    result = convert(mini_imagenet, out, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    return out

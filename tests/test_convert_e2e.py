@@ -5,23 +5,21 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from imagenet_convert.records import read_records
+from imagenet_convert.records import parse_example, read_records
 from tests.cli import convert, output_files
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def converted(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("converted")
-    result = convert(mini_imagenet, out, "--workers", "2")
-    assert result.returncode == 0, result.stderr
-    return out
+@pytest.fixture
+def converted(converted_mini: Path) -> Path:
+    return converted_mini
 
 
 def _slim_parse(out: Path, split: str) -> dict[str, dict]:
@@ -99,6 +97,28 @@ def test_every_example_matches_expected(
             assert ex["image/encoded"] == sources[name], name
 
 
+def _records_in_order(out: Path, split: str) -> list[list[str]]:
+    """Each shard's file names, in the order its records were written."""
+    return [
+        [parse_example(record)["image/filename"][0].decode() for record in read_records(path.open("rb"))]
+        for path in sorted(out.glob(f"{split}-*"))
+    ]
+
+
+@pytest.mark.parametrize(("split", "shards"), [("train", 4), ("validation", 2)])
+def test_records_follow_the_seeded_permutation_inside_every_shard(
+    converted: Path, mini_expected, split: str, shards: int
+) -> None:
+    """Slim's recipe: the sorted images, one permutation with the seed, cut into contiguous ranges."""
+    names = sorted(mini_expected["images"][split])
+    order = [names[i] for i in np.random.default_rng(12345).permutation(len(names))]
+    bounds = [len(names) * i // shards for i in range(shards + 1)]
+    assert _records_in_order(converted, split) == [order[a:b] for a, b in pairwise(bounds)]
+    labels = [mini_expected["images"][split][name]["label"] for name in order]
+    same = sum(a == b for a, b in pairwise(labels)) / (len(labels) - 1)
+    assert same < 0.3, f"{same:.0%} of adjacent records share a label: shards are not shuffled inside"
+
+
 def test_metadata_beside_the_shards(converted: Path, mini_expected) -> None:
     classes = mini_expected["classes"]
     labels = (converted / "labels.txt").read_text().splitlines()
@@ -156,6 +176,20 @@ def test_changed_options_into_the_same_folder_are_refused(
     assert result.returncode == 1
     assert "--overwrite" in result.stderr and "other inputs or options" in result.stderr
     assert output_files(converted) == before
+
+
+def test_a_folder_of_an_older_version_is_refused_then_overwritten(
+    converted: Path, mini_imagenet: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(converted, old)
+    manifest = old / ".imagenet-convert" / "plan.json"
+    manifest.write_text(manifest.read_text().replace('"format_version": 2', '"format_version": 1'))
+    refused = convert(mini_imagenet, old)
+    assert refused.returncode == 1
+    assert "older imagenet-convert" in refused.stderr and "--overwrite" in refused.stderr
+    assert convert(mini_imagenet, old, "--overwrite").returncode == 0
+    assert output_files(old) == output_files(converted)
 
 
 def test_validation_boxes_on_request(mini_imagenet: Path, mini_expected, tmp_path: Path) -> None:
