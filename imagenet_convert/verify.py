@@ -102,6 +102,10 @@ class ShardScan:
     boxes: int = 0
     class_counts: Counter = field(default_factory=Counter)
     synsets: dict[int, str] = field(default_factory=dict)
+    adjacent_pairs: int = 0
+    same_label_pairs: int = 0
+    """Neighbouring records, and those of them with one label: how well the shard is shuffled inside."""
+    last_label: int | None = None
 
 
 class _HashingReader:
@@ -260,6 +264,10 @@ def _note_record(scan: ShardScan, value: dict[str, Any], add: Callable[[str], No
     label, synset = value.get("image/class/label"), value.get("image/class/synset")
     if label is None:
         return
+    if scan.last_label is not None:
+        scan.adjacent_pairs += 1
+        scan.same_label_pairs += label == scan.last_label
+    scan.last_label = label
     scan.class_counts[label] += 1
     scan.boxes += value["boxes"]
     if synset is not None:
@@ -319,12 +327,15 @@ def _require(info: Any, source: str) -> None:
 
 
 def load_info(out: OutputDir) -> dict[str, Any]:
-    """dataset_info.json, or a VerifyError saying why there is none."""
+    """dataset_info.json (or what a folder of bare Slim shards allows), or a VerifyError saying why none."""
     path = out.path("dataset_info.json")
     if not out.exists(path):
         _require_folder(out.root)
         if out.exists(out.work("plan.json")):
             raise VerifyError(f"{path}: not found; the conversion has not finished: run it again to resume")
+        bare = _bare_shards_info(out)
+        if bare:
+            return bare
         raise VerifyError(
             f"{path}: not found; is this the --output folder of 'python -m imagenet_convert run'?"
         )
@@ -336,9 +347,27 @@ def load_info(out: OutputDir) -> dict[str, Any]:
     return info
 
 
+def _bare_shards_info(out: OutputDir) -> dict[str, Any] | None:
+    """What can be checked in shards without our metadata (Slim's own script writes none): the records,
+    against its labels.txt or Slim's 1000 classes; there are no counts or digests to compare with."""
+    files = _shard_files(out, SPLITS)
+    if not files:
+        return None
+    labels = out.path("labels.txt")
+    leaves = len(out.read_bytes(labels).splitlines()) - 1 if out.exists(labels) else 1000
+    splits = {split: sorted(name for name in files if name.startswith(f"{split}-")) for split in SPLITS}
+    return {
+        "name": "shards without dataset_info.json", "format": "records checked, no metadata to compare with",
+        "num_classes": leaves + 1, "num_leaf_classes": leaves, "bare": True,
+        "splits": {s: {"shards": [{"name": n} for n in names]} for s, names in splits.items() if names},
+    }  # fmt: skip
+
+
 def check_labels(out: OutputDir, info: dict[str, Any], problems: Problems) -> dict[int, str] | None:
     """labels.txt as Slim's: ``0:background`` then ``i:words`` for i in 1..num_leaf_classes."""
     path = out.path("labels.txt")
+    if info.get("bare") and not out.exists(path):
+        return None
     try:
         lines = out.read_bytes(path).decode().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -422,6 +451,50 @@ def _init_worker(beam_args: list[str]) -> None:
     FileSystems.set_options(PipelineOptions(beam_args))
 
 
+SORTED_INSIDE = 3.0
+"""A same-label share of neighbours above this many times a shuffle's means class-sorted shards."""
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """How often neighbouring records of a shard share a label, next to what a shuffle gives.
+
+    Readers interleave a few shards through a small buffer: class-sorted shards (as imagenet-convert
+    0.1 wrote them) give batches of a few classes, and nothing else would tell the user.
+    """
+
+    same: float
+    shuffled: float
+    """sum n_i (n_i - 1) / (N (N - 1)) over the split's class counts n_i."""
+
+    @property
+    def sorted_inside(self) -> bool:
+        return self.same > SORTED_INSIDE * self.shuffled
+
+    def text(self) -> str:
+        return f"neighbours share a label {self.same:.1%} of the time (shuffled: {self.shuffled:.1%})"
+
+    def warning(self, split: str) -> str:
+        return (
+            f"warning: {split}: {self.same:.1%} of neighbouring records share a label, "
+            f"{self.same / self.shuffled:.1f}x a shuffle's {self.shuffled:.1%}: the shards are sorted by "
+            "class inside, so training batches mix few classes; convert again with this version "
+            "(run ... --overwrite), which shuffles inside every shard as Slim does"
+        )
+
+
+def mixing(scans: Iterable[ShardScan]) -> Mixing | None:
+    """The split's mixing figure from its scans (None when it has too few records to tell)."""
+    scans = list(scans)
+    pairs = sum(scan.adjacent_pairs for scan in scans)
+    counts = sum((scan.class_counts for scan in scans), Counter())
+    total = sum(counts.values())
+    if not pairs or total < 2:
+        return None
+    shuffled = sum(n * (n - 1) for n in counts.values()) / (total * (total - 1))
+    return Mixing(sum(scan.same_label_pairs for scan in scans) / pairs, shuffled)
+
+
 @dataclass
 class SplitSummary:
     """One split's line of the human summary, and its problems."""
@@ -434,6 +507,7 @@ class SplitSummary:
     boxes: int = 0
     classes: int = 0
     note: str = ""
+    mixing: Mixing | None = None
 
     def line(self) -> str:
         counts = ((self.records, "record"), (self.classes, "class"), (self.boxes, "box"))
@@ -441,15 +515,16 @@ class SplitSummary:
         return (
             f"{self.split:>10}: {self.shards_ok}/{_count(self.shards, 'shard')} ok, "
             + ", ".join(_count(number, noun) for number, noun in counts)
+            + (f"; {self.mixing.text()}" if self.mixing else "")
             + self.note
         )
 
 
 def _compare_shard(entry: dict[str, Any], scan: ShardScan, problems: Problems) -> None:
     name = entry["name"]
-    if scan.complete and scan.records != entry["num_records"]:
+    if scan.complete and scan.records != entry.get("num_records", scan.records):
         problems.add(name, f"{scan.records} records, dataset_info.json says {entry['num_records']}")
-    if scan.sha256 and scan.sha256 != entry["sha256"]:
+    if scan.sha256 and scan.sha256 != entry.get("sha256", scan.sha256):
         problems.add(name, f"sha256 {scan.sha256} differs from dataset_info.json's {entry['sha256']}")
 
 
@@ -471,8 +546,8 @@ def _compare_split(split: str, entry: dict[str, Any], scans: list[ShardScan], pr
 def summarize_split(summary: SplitSummary, entry: dict[str, Any], scans: dict[str, ShardScan]) -> None:
     """Compare a split's scans with its metadata; class counts only when no shard is missing or broken,
     since the gap is reported already and would otherwise show up again as every class it touches."""
-    listed = sum(shard["num_records"] for shard in entry["shards"])
-    if listed != entry["num_examples"]:
+    listed = sum(shard.get("num_records", 0) for shard in entry["shards"])
+    if listed != entry.get("num_examples", listed):
         summary.problems.add(
             summary.split, f"num_examples is {entry['num_examples']}, its shards hold {listed}"
         )
@@ -486,10 +561,11 @@ def summarize_split(summary: SplitSummary, entry: dict[str, Any], scans: dict[st
     summary.records = sum(scan.records for scan in read)
     summary.boxes = sum(scan.boxes for scan in read)
     summary.classes = len(set().union(*(scan.class_counts for scan in read)))
+    summary.mixing = mixing(read)
     unreadable = summary.shards - sum(scan.complete for scan in read)
     if unreadable:
         summary.note = f" (class counts not checked: {_count(unreadable, 'shard')} missing or unreadable)"
-    else:
+    elif "class_counts" in entry:
         _compare_split(summary.split, entry, read, summary.problems)
 
 
@@ -642,6 +718,7 @@ def verify(
         summarize_split(summary, info["splits"][split], scans)
         lines.append(summary.line())
         general.extend(summary.problems)
+    lines += [s.mixing.warning(s.split) for s in splits.values() if s.mixing and s.mixing.sorted_inside]
     if texts is not None:
         lines.append(f"labels.txt: {len(texts) + 1} lines")
     lines += [f"   archive {line}" for line in archive_lines]

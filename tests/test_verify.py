@@ -324,7 +324,7 @@ def test_archive_of_another_size_than_the_converted_one(good: Path, tmp_path: Pa
     ("prepare", "message"),
     [
         (lambda folder: shutil.rmtree(folder), "no such folder"),
-        (lambda folder: (folder / "dataset_info.json").unlink(), "dataset_info.json: not found"),
+        (lambda folder: [p.unlink() for p in folder.iterdir() if p.is_file()], "dataset_info.json: not"),
         (lambda folder: (folder / "dataset_info.json").write_text("{"), "cannot be read as JSON"),
         (lambda folder: (folder / "dataset_info.json").write_text("{}"), "missing num_classes"),
     ],
@@ -346,3 +346,51 @@ def test_check_archives_without_archives_is_exit_2(good: Path, tmp_path: Path, c
     assert "holds none of ILSVRC2012_img_train.tar" in capsys.readouterr().err
     assert main([str(good), "--check-archives", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such folder" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# How mixed the records inside shards are
+
+
+def class_sorted() -> Records:
+    """Three shards of one class each: what a writer in archive order produces."""
+    return {
+        f"train-0000{label - 1}-of-00003": [record(label, number) for number in range(10)]
+        for label in (1, 2, 3)
+    } | {"validation-00000-of-00001": [record(1, 1), record(2, 2), record(3, 3), record(1, 4)]}
+
+
+def test_mixing_figure_next_to_a_shuffle(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = verify(capsys, good)
+    assert code == 0
+    # train: neighbours (1,2) (2,3) | (1,2): none alike; class counts 2, 2, 1 of 5 -> 4/20 shuffled.
+    assert "train: 2/2 shards ok" in text and "share a label 0.0% of the time (shuffled: 20.0%)" in text
+    assert "warning" not in text
+
+
+def test_class_sorted_shards_get_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = verify(capsys, build(tmp_path / "out", class_sorted()))
+    assert code == 0, text
+    warning = next(line for line in text.splitlines() if line.startswith("warning: train:"))
+    # 27 of 27 neighbours alike; a shuffle of 3 x 10 gives 3 * 10 * 9 / (30 * 29) = 31.0%.
+    assert "100.0% of neighbouring records share a label, 3.2x a shuffle's 31.0%" in warning
+    assert "--overwrite" in warning
+    assert not any(line.startswith("warning: validation") for line in text.splitlines())
+
+
+def test_shards_without_our_metadata_are_checked_from_their_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder as Slim's own script leaves it: shards (and maybe labels.txt), nothing of ours."""
+    ours = build(tmp_path / "ours", class_sorted())
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for path in ours.glob("*-of-*"):
+        shutil.copy(path, bare / path.name)
+    code, text = verify(capsys, bare)
+    assert code == 0, text
+    assert "train: 3/3 shards ok, 30 records, 3 classes" in text
+    assert "warning: train: 100.0% of neighbouring records share a label" in text
+    (bare / "train-00001-of-00003").write_bytes(b"garbage")
+    code, text = verify(capsys, bare)
+    assert code == 1 and "train-00001-of-00003" in text
