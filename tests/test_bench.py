@@ -6,7 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from imagenet_convert.bench import report, standard
+import pytest
+
+from imagenet_convert.bench import batches, report, standard
 from imagenet_convert.bench.measure import Measurement, MemoryPeak, descendants, pss_bytes, run_measured
 from imagenet_convert.bench.report import Target
 
@@ -86,3 +88,16 @@ def test_standard_figures_table_and_targets_from_made_up_runs() -> None:
     assert [t.passed for t in standard.targets(values)] == [True, True, True, True, True]
     assert "warm: conversion/extraction 0.833" in standard.summary_text(values)
     assert "write phase" in report.table(standard._rows(runs, 60_000))
+
+
+def test_independent_batch_spread_is_the_label_std_over_the_root_of_the_batch() -> None:
+    assert batches.independent_std({1: 3, 2: 3}, batch_size=4) == 0.25
+    uniform = batches.independent_std(dict.fromkeys(range(1, 1001), 1281), batch_size=32)
+    assert round(uniform, 1) == 51.0  # 288.7 / sqrt(32), the figure
+
+
+def test_label_spread_runs_the_trainers_input_on_a_converted_folder(converted_mini: Path) -> None:
+    spread = batches.label_spread(converted_mini, batches=6, batch_size=4)
+    assert spread["batches"] == 6 and spread["independent_batches_std"] > 0
+    measured, independent = spread["std_of_batch_mean_label"], spread["independent_batches_std"]
+    assert spread["ratio"] == pytest.approx(measured / independent, abs=0.01)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from imagenet_convert.bench import datasets, report, steps
+from imagenet_convert.bench import batches, datasets, report, steps
 from imagenet_convert.bench.measure import Measurement
 from imagenet_convert.bench.report import MB, Target, ratio
 from imagenet_convert.bench.steps import Workspace
@@ -114,19 +114,28 @@ def run(ws: Workspace) -> dict[str, Any]:
     steps.prepare_cache(ws, archives, cold=False)
     index = time_index(folder)
     dry_run = steps.dry_run(ws, "index and plan only: run --dry-run (warm)", folder, archives)
-    conversion = steps.conversion(ws, "convert full cardinality (warm)", folder, archives, cold=False)
+    conversion = steps.conversion(
+        ws, "convert full cardinality (warm)", folder, archives, cold=False, inspect=batches.label_spread
+    )
     values = figures(index, dry_run, conversion)
+    spread = conversion.extra["inspected"]
     goals = [
+        Target("trainer batches: mean-label std / independent std", spread["ratio"], batches.TARGET_RATIO),
         Target("peak PSS of index + plan (run --dry-run), MB", values["dry_run_peak_pss_mb"], PLAN_PEAK_MB),
         Target("peak PSS before the workers start, MB", values["peak_pss_before_workers_mb"], PLAN_PEAK_MB),
     ]
     print(report.table([report.row(dry_run, values["images"]), report.row(conversion, values["images"])]))
     print(summary_text(values))
+    print(
+        f"trainer input, {spread['batches']} batches of {spread['batch_size']}: std of the batch mean label "
+        f"{spread['std_of_batch_mean_label']}, independent batches {spread['independent_batches_std']}"
+    )
     print("targets:\n" + report.targets_text(goals))
     return {
         "machine": report.machine(),
         "set": {"folder": str(folder), "summary": summary},
         "figures": values,
+        "trainer_batches": spread,
         "targets": {t.name: t.to_json() for t in goals},
         "measurements": {"dry_run": dry_run.to_json(), "convert": conversion.to_json()},
         "notes": [f"index_s and plan_s: {values['index_and_plan_source']}"],

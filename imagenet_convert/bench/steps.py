@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,13 +158,17 @@ def _workers(options: tuple[str, ...]) -> int:
 
 
 def conversion(
-    ws: Workspace, name: str, input_dir: Path, archives: list[Path], cold: bool, options: tuple[str, ...] = ()
-) -> Measurement:
-    """The real ``run`` command (default options unless ``options``) into a fresh output folder."""
+    ws: Workspace, name: str, input_dir: Path, archives: list[Path], cold: bool,
+    options: tuple[str, ...] = (), inspect: Callable[[Path], dict[str, Any]] | None = None,
+) -> Measurement:  # fmt: skip
+    """The real ``run`` command (default options unless ``options``) into a fresh output folder;
+    ``inspect(output)`` measures the output (untimed) before it is removed, into ``extra["inspected"]``."""
     output = ws.scratch(name)
     measurement = _measure(ws, name, _run_command(input_dir, output, options), archives, cold)
     measurement.extra.update(_conversion_facts(output))
     measurement.extra["workers"] = _workers(options)
+    if inspect:
+        measurement.extra["inspected"] = inspect(output)
     remove(output)
     return measurement
 
