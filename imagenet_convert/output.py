@@ -7,9 +7,11 @@ and delete on object stores, as Beam's own file sinks do) after it was completel
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -50,9 +52,23 @@ class OutputDir:
             os.makedirs(os.path.dirname(final) or ".", exist_ok=True)
         FileSystems.rename([temporary], [final])
 
+    @contextlib.contextmanager
+    def removed_on_failure(self, temporary: str) -> Iterator[None]:
+        """A file that failed half-way is deleted at once: on a full disk its bytes are what the
+        error line and the other workers need."""
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.delete([temporary])
+            raise
+
     def write_atomic(self, final: str, data: bytes) -> None:
         temporary = self.temporary(final.rsplit("/", 1)[-1])
-        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        with (
+            self.removed_on_failure(temporary),
+            FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream,
+        ):
             stream.write(data)
         self.publish(temporary, final)
 

@@ -9,6 +9,7 @@ done exactly when its marker is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -61,6 +62,7 @@ def write_shard(
     temporary, size = out.temporary(shard.name), 0
     with (
         archives.open_input(FileSystems.join(input_dir, shard.archive)) as source,
+        out.removed_on_failure(temporary),
         FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
     ):
         members = [archives.Member(image.filename, image.offset, image.size) for image in shard.images]
@@ -122,8 +124,10 @@ class WriteShardFn(beam.DoFn):
         try:
             marker = write_shard(self._out, self._input_dir, shard, self._classes, self._skip_bad)
         except Exception as exc:
-            # Remote runners only show a traceback; the launcher reads this one line back.
-            self._out.write_atomic(error_path(self._out, shard_name), f"{exc}\n".encode())
+            # Remote runners only show a traceback; the launcher reads this one line back (if the
+            # disk still takes it: the launcher recognises a full disk without it).
+            with contextlib.suppress(Exception):
+                self._out.write_atomic(error_path(self._out, shard_name), f"{exc}\n".encode())
             raise
         self._written.inc(marker["num_records"])
         yield marker
