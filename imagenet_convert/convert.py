@@ -13,23 +13,23 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from tqdm import tqdm
 
-from imagenet_convert import __version__
+from imagenet_convert import __version__, faults, processes, resume
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import parse_with_beam_options
-from imagenet_convert.output import OutputDir
+from imagenet_convert.output import OutputDir, absolute
 from imagenet_convert.plan import (
-    FORMAT_VERSION,
     RECORD_OVERHEAD,
     SPLITS,
     Plan,
@@ -134,6 +134,10 @@ def parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true",
         help="discard an earlier run's plan and shards in --output (only files this tool wrote)",
     )  # fmt: skip
+    p.add_argument(
+        resume.ACCEPT_CHANGED, action="store_true",
+        help="resume although an input's modification time changed since it was planned (after a plain cp)",
+    )  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="print the plan and free space; write nothing")
     return p
 
@@ -231,35 +235,39 @@ def discard_previous(out: OutputDir, manifest: dict[str, Any]) -> None:
 
 
 def load_or_build_plan(
-    args: argparse.Namespace, inputs: dict[str, int], out: OutputDir, report: Report
-) -> Plan:
-    """The saved plan when it matches the inputs and options, else a fresh one."""
+    args: argparse.Namespace, inputs: dict[str, int], mtimes: dict[str, float], out: OutputDir, report: Report
+) -> Plan | None:
+    """The saved plan when it matches the inputs and options, else a fresh one (see :mod:`resume`);
+    None when a finished conversion of these very inputs is there already."""
     options = plan_options(args)
-    wanted = fingerprint(inputs, options)
     manifest = load_manifest(out)
-    if manifest is not None and manifest.get("format_version") != FORMAT_VERSION and not args.overwrite:
-        raise UsageError(
-            f"{out.root} was written by an older imagenet-convert (plan format "
-            f"{manifest.get('format_version')}, records inside each shard in archive order, i.e. sorted "
-            f"by class); this version writes them shuffled as Slim does and never mixes both orders in "
-            "one folder: pass --overwrite to convert it again, or choose another --output"
-        )
-    if manifest is not None and manifest["fingerprint"] != wanted:
+    if manifest is not None:
         if not args.overwrite:
-            raise UsageError(
-                f"{out.root} holds a conversion with other inputs or options (seed, shard counts, "
-                "splits...); rerun with the same options to resume it, pass --overwrite to start over, "
-                "or choose another --output"
+            resume.check_format(out, manifest)
+        different = manifest["fingerprint"] != fingerprint(inputs, options)
+        changed = None if args.accept_changed_inputs else resume.changed_input(manifest, mtimes)
+        if different or changed:
+            if not args.overwrite:
+                if different:
+                    resume.refuse_other_run(out, manifest, inputs, options)
+                resume.refuse_changed(args.input, *changed)
+            if not args.dry_run:
+                discard_previous(out, manifest)
+            manifest = None
+    if manifest is not None and manifest.get("finished"):
+        missing = resume.missing_shards(out, manifest)
+        if missing:
+            raise resume.ResumeError(
+                f"{out.path(missing[0])} (and {len(missing) - 1} more) is missing from this finished "
+                "conversion; restore it, or pass --overwrite to convert again"
             )
-        if not args.dry_run:
-            discard_previous(out, manifest)
-        manifest = None
+        return None
     if manifest is not None:
         with report.timed("load_plan"):
-            plan = plan_from_manifest(out, manifest)
-        return plan
+            return plan_from_manifest(out, manifest)
     with report.timed("index_and_plan"), _class_progress() as on_class:
         plan = build_plan(args.input, options, inputs, on_class)
+    plan.input_mtimes = mtimes
     report.seconds.update(plan.seconds)
     if not args.dry_run:
         with report.timed("save_plan"):
@@ -298,38 +306,81 @@ def check_free_space(out: OutputDir, needed: int) -> int | None:
     free = shutil.disk_usage(out.root).free
     if needed > free:
         raise UsageError(
-            f"{out.root}: needs about {needed / 1e9:.1f} GB but only {free / 1e9:.1f} GB are free; "
+            f"{out.root}: needs about {faults.size(needed)} but only {faults.size(free)} are free; "
             "free some space or choose another --output"
         )
     return free
 
 
+def free_bytes(out: OutputDir) -> int | None:
+    """Free bytes where a local output lives (None on object stores, which do not fill up)."""
+    return shutil.disk_usage(_existing_parent(out.root)).free if _is_local(out.root) else None
+
+
+def _drain(pipe: int, path: str) -> None:
+    """Copy the pipe into the log until every writer closed it; drop what the disk cannot take."""
+    try:
+        log = open(path, "ab")  # noqa: SIM115 (closed below, or dropped when the disk is full)
+    except OSError:
+        log = None
+    with open(pipe, "rb", buffering=0) as source:
+        for chunk in iter(lambda: source.read(1 << 16), b""):
+            try:
+                if log:
+                    log.write(chunk)
+                    log.flush()
+            except OSError:
+                log.close()
+                log = None
+    if log:
+        log.close()
+
+
 @contextlib.contextmanager
 def beam_logs_to(out: OutputDir) -> Iterator[TextIO]:
-    """Send the worker processes' chatter to a log file; yield the real stderr for our own output."""
+    """Send the worker processes' chatter to a log file; yield the real stderr for our own output.
+
+    The log is fed through a pipe that a thread drains: when a write to stderr fails (a log on a
+    full disk), Beam's runner waits forever for the bundle, so stderr itself must never fail.
+    """
     if not _is_local(out.root):
         yield sys.stderr
         return
     sys.stderr.flush()
     saved = os.dup(2)
-    with open(out.work("beam.log"), "ab") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            with os.fdopen(os.dup(saved), "w") as real_stderr:
-                yield real_stderr
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+    reader, writer = os.pipe()
+    drain = threading.Thread(target=_drain, args=(reader, out.work("beam.log")), daemon=True)
+    drain.start()
+    os.dup2(writer, 2)
+    os.close(writer)
+    try:
+        with os.fdopen(os.dup(saved), "w") as real_stderr:
+            yield real_stderr
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        drain.join(timeout=5)  # ends once the workers, which share the pipe, are gone
+
+
+WORKER_GRACE = 5.0
+"""Seconds a vanished worker is given before the run is declared broken (see ProgressMonitor)."""
 
 
 class ProgressMonitor(threading.Thread):
-    """Polls the output folder (temporary files, done markers) to draw a bar with rate and ETA."""
+    """Polls the output folder (temporary files, done markers) to draw a bar with rate and ETA.
+
+    It also watches the local runner's worker processes: one killed from outside leaves Beam
+    waiting forever, so the monitor then signals the main thread (see :mod:`faults`).
+    """
 
     def __init__(self, out: OutputDir, pending: list, stream: TextIO):
         super().__init__(daemon=True)
         self._out, self._pending = out, {shard.name: shard.image_bytes for shard in pending}
         self._halt = threading.Event()
+        self._workers = processes.WorkerWatch()
+        self._vanished: tuple[int, float] | None = None
+        self.dead_worker: int | None = None
         self._bar = tqdm(
             total=sum(self._pending.values()), unit="B", unit_scale=True, desc="write shards",
             file=stream, disable=None, smoothing=0.1,
@@ -344,17 +395,67 @@ class ProgressMonitor(threading.Thread):
         partial = sum(self._out.sizes(self._out.work("tmp", "*.tmp")).values())
         self._bar.n = min(self._bar.total, sum(self._pending[name] for name in done) + partial)
         self._bar.set_postfix_str(f"{len(done)}/{len(self._pending)} shards", refresh=True)
+        self._watch_workers(len(done) < len(self._pending))
+
+    def _watch_workers(self, shards_left: bool) -> None:
+        """Signal the main thread once a worker has been gone for WORKER_GRACE seconds with shards left:
+        Beam itself ends the workers after a failed bundle, and then raises that failure in time."""
+        dead = self._workers.dead()
+        if dead and self._vanished is None:
+            self._vanished = dead, time.monotonic()
+        if not self._vanished or not shards_left or self._halt.is_set() or self.dead_worker is not None:
+            return
+        if time.monotonic() - self._vanished[1] > WORKER_GRACE:
+            self.dead_worker = self._vanished[0]
+            os.kill(os.getpid(), faults.WORKER_DIED_SIGNAL)
+
+    def halt(self) -> None:
+        """The pipeline ended (or failed) by itself: nothing more to watch."""
+        self._halt.set()
 
     def stop(self) -> None:
-        self._halt.set()
+        self.halt()
         self.join()
         self._refresh()
         self._bar.close()
 
 
+@contextlib.contextmanager
+def temporary_files_in(out: OutputDir) -> Iterator[None]:
+    """Beam's own temporary folders go to the output's work folder, not $TMPDIR, where a killed run
+    would leave them among other programs' files; the next run clears that folder."""
+    if not _is_local(out.root):
+        yield
+        return
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = os.environ["TMPDIR"] = absolute(out.work("tmp"))  # workers inherit TMPDIR
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved[0]
+        if saved[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[1]
+
+
+def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exception:
+    """One line for a failed pipeline: a full disk, the worker's own error line, or Beam's last line."""
+    errors = sorted(out.sizes(out.work("errors", "*.txt")))
+    line = out.read_bytes(errors[0]).decode().strip() if errors else ""
+    if faults.is_disk_full(line or exc):
+        left = [shard for shard in pending if shard.name not in done_markers(out)]
+        needed = sum(s.image_bytes + RECORD_OVERHEAD * len(s.images) for s in left)
+        return UsageError(faults.disk_full_message(out.root, needed, free_bytes(out)))
+    if line:
+        return ConversionError(line)
+    last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return ConversionError(f"the Beam pipeline failed: {last} (details in {out.work('beam.log')})")
+
+
 def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir, pending: list) -> None:
     names = [shard.name for shard in pending]
-    with beam_logs_to(out) as stream:
+    with beam_logs_to(out) as stream, temporary_files_in(out):
         monitor = ProgressMonitor(out, pending, stream)
         monitor.start()
         try:
@@ -364,14 +465,14 @@ def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir,
                     | "ShardNames" >> beam.Create(names)
                     | "WriteShards" >> WriteShards(out.root, args.input, args.skip_bad_images, beam_args)
                 )
+        except faults.WorkerDied:
+            raise faults.WorkerDied(
+                f"worker process {monitor.dead_worker} ended while shards were left (killed from outside, "
+                f"e.g. by the out-of-memory killer: fewer --workers use less memory); {faults.RESUME}"
+            ) from None
         except Exception as exc:
-            errors = sorted(out.sizes(out.work("errors", "*.txt")))
-            if errors:
-                raise ConversionError(out.read_bytes(errors[0]).decode().strip()) from None
-            last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise ConversionError(
-                f"the Beam pipeline failed: {last} (details in {out.work('beam.log')})"
-            ) from exc
+            monitor.halt()
+            raise _pipeline_failure(out, exc, pending) from None
         finally:
             monitor.stop()
 
@@ -489,10 +590,14 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
     out = OutputDir(args.output)
     report = Report(runner=_runner_name(args, beam_args))
     inputs = find_inputs(args.input, plan_options(args))
+    mtimes = resume.input_mtimes(args.input, inputs, args.validation_labels)
     if not args.dry_run:
         prepare_output(out)
     with output_lock(out) if not args.dry_run else contextlib.nullcontext():
-        plan = load_or_build_plan(args, inputs, out, report)
+        plan = load_or_build_plan(args, inputs, mtimes, out, report)
+        if plan is None:
+            print(f"{out.root}: this conversion is complete and its inputs are unchanged; nothing to do")
+            return 0
         report.warnings = list(plan.warnings)
         done = {name for name in done_markers(out) if out.exists(out.path(name))}
         pending = [shard for shard in plan.shards if shard.name not in done]
@@ -509,16 +614,39 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
                 run_pipeline(args, beam_args, out, pending)
         report.seconds["total"] = round(time.monotonic() - started, 3)
         info = write_metadata(out, plan, report, frozenset(shard.name for shard in pending))
+        resume.finish(out, plan.manifest())
     print_summary(info, report, time.monotonic() - started)
     print(f"output: {out.root}")
     return 0
 
 
+def _stop(line: str, status: int) -> NoReturn:
+    """End a run cut short: every process of ours, then this one, without waiting for Beam's threads
+    (they may wait forever for a worker that is gone)."""
+    faults.ignore_further_signals()
+    processes.end_all()
+    print(line, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def main(argv: list[str]) -> int:
     args, beam_args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
+    faults.install_handlers()
     try:
         return convert(args, beam_args)
-    except (ArchiveError, ConversionError, ShardingError, UsageError) as exc:
+    except (ArchiveError, ConversionError, ShardingError, UsageError, resume.ResumeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        if not faults.is_disk_full(exc):
+            raise
+        print(f"error: {faults.disk_full_message(args.output, None, free_bytes(OutputDir(args.output)))}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    except faults.WorkerDied as exc:
+        _stop(f"error: {exc}", 1)
+    except faults.Interrupted as exc:
+        _stop(f"interrupted; {faults.RESUME}", exc.exit_status)

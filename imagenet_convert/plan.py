@@ -107,6 +107,8 @@ class Plan:
     shards: list[Shard]
     warnings: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    input_mtimes: dict[str, float] = field(default_factory=dict)
+    """Checked on resume apart from the fingerprint, so a moved folder (times kept) still resumes."""
     seconds: dict[str, float] = field(default_factory=dict)
     """How long each part of planning took (not saved: the plan's content does not depend on it)."""
 
@@ -124,6 +126,7 @@ class Plan:
             "fingerprint": self.fingerprint,
             "options": asdict(self.options),
             "inputs": self.inputs,
+            "input_mtimes": self.input_mtimes,
             "classes": [asdict(synset) for synset in self.classes],
             "shards": shards,
             "warnings": self.warnings,
@@ -346,7 +349,7 @@ def plan_from_manifest(out: OutputDir, manifest: dict[str, Any]) -> Plan:
     classes = [devkit.Synset(**synset) for synset in manifest["classes"]]
     return Plan(
         manifest["fingerprint"], options, manifest["inputs"], classes, shards,
-        manifest["warnings"], manifest["counts"],
+        manifest["warnings"], manifest["counts"], manifest.get("input_mtimes", {}),
     )  # fmt: skip
 
 

@@ -137,7 +137,9 @@ def test_metadata_beside_the_shards(converted: Path, mini_expected) -> None:
     assert report["totals"]["reencoded"] == sum(
         e["reencoded"] for images in mini_expected["images"].values() for e in images.values()
     )
-    assert not list((converted / ".imagenet-convert" / "tmp").iterdir())
+    work = converted / ".imagenet-convert"
+    assert [p.name for p in work.iterdir()] == ["plan.json"], "a finished run keeps only its record"
+    assert json.loads((work / "plan.json").read_text())["finished"] is True
 
 
 def test_one_worker_and_a_second_run_give_identical_bytes(
@@ -148,23 +150,17 @@ def test_one_worker_and_a_second_run_give_identical_bytes(
     assert output_files(tmp_path / "one") == output_files(converted)
 
 
-def test_resume_after_partial_run_gives_identical_output(
-    converted: Path, mini_imagenet: Path, tmp_path: Path
-) -> None:
-    partial = tmp_path / "partial"
-    shutil.copytree(converted, partial)
-    work = partial / ".imagenet-convert"
-    for name in ("train-00001-of-00004", "train-00003-of-00004", "validation-00000-of-00002"):
-        (partial / name).unlink()
-    (work / "done" / "train-00002-of-00004.json").unlink()  # shard written, marker lost: redo it
-    (work / "tmp" / "train-00001-of-00004.stale.tmp").write_bytes(b"half a shard")
-    for name in ("dataset_info.json", "labels.txt", "run_report.json"):
-        (partial / name).unlink()
-    result = convert(mini_imagenet, partial, "--workers", "2")
+def test_a_finished_run_is_not_redone(converted: Path, mini_imagenet: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    shutil.copytree(converted, again)
+    result = convert(mini_imagenet, again)
     assert result.returncode == 0, result.stderr
-    assert output_files(partial) == output_files(converted)
-    assert not list((work / "tmp").iterdir())
-    assert json.loads((partial / "run_report.json").read_text())["resumed_shards"] == 2
+    assert "complete and its inputs are unchanged; nothing to do" in result.stdout
+    assert output_files(again) == output_files(converted)
+    (again / "train-00002-of-00004").unlink()
+    missing = convert(mini_imagenet, again)
+    assert missing.returncode == 1 and "train-00002-of-00004" in missing.stderr
+    assert "--overwrite" in missing.stderr
 
 
 @pytest.mark.parametrize("changed", [["--seed", "7"], ["--train-shards", "3"]])

@@ -39,5 +39,5 @@ def test_portable_runner_output_is_byte_identical_to_the_local_runner(
     assert portable.returncode == 0, portable.stderr
     assert output_files(tmp_path / "portable") == output_files(tmp_path / "local")
     assert (tmp_path / "portable" / "run_report.json").is_file()
-    assert not list((tmp_path / "portable" / ".imagenet-convert" / "tmp").iterdir())
+    assert [p.name for p in (tmp_path / "portable" / ".imagenet-convert").iterdir()] == ["plan.json"]
     assert "Starting worker" in (workdir / "worker_pool.log").read_text(), "no SDK worker process was started"

@@ -1,0 +1,115 @@
+"""Whether a saved run may be resumed as asked, and what a finished run leaves behind.
+
+A rerun resumes only what it would write itself: the same plan format, the same fingerprint (inputs'
+names and sizes, options) and inputs untouched since they were planned. Modification times are
+checked apart from the fingerprint, so a folder moved with its times kept still resumes, while an
+archive replaced by another of the same size is caught. A finished run keeps only ``plan.json`` in
+the work folder: the record that ``--overwrite`` and these checks read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any, NoReturn
+
+from apache_beam.io.filesystems import FileSystems
+
+from imagenet_convert.output import OutputDir
+from imagenet_convert.plan import FORMAT_VERSION, PlanOptions
+
+ACCEPT_CHANGED = "--accept-changed-inputs"
+WORK_FOLDERS = ("plan", "done", "errors", "tmp")
+"""Per-shard and temporary state of a run in progress, under the work folder."""
+
+
+class ResumeError(Exception):
+    """A saved run that cannot be continued as asked; the message names what differs and the ways out."""
+
+
+def input_mtimes(input_dir: str, inputs: dict[str, int], validation_labels: str | None) -> dict[str, float]:
+    """{input name: modification time} of the planned inputs (the labels file lives where it was given)."""
+    paths = {name: FileSystems.join(input_dir, name) for name in inputs}
+    if validation_labels:
+        paths[validation_labels.rsplit("/", 1)[-1]] = validation_labels
+    found = FileSystems.match(list(paths.values()))
+    return {
+        name: result.metadata_list[0].last_updated_in_seconds
+        for name, result in zip(paths, found, strict=True)
+        if result.metadata_list
+    }
+
+
+def check_format(out: OutputDir, manifest: dict[str, Any]) -> None:
+    """Never mix two plan formats (orders of records) in one folder."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ResumeError(
+            f"{out.root} was written by an older imagenet-convert (plan format "
+            f"{manifest.get('format_version')}, records inside each shard in archive order, i.e. sorted "
+            f"by class); this version writes them shuffled as Slim does and never mixes both orders in "
+            "one folder: pass --overwrite to convert it again, or choose another --output"
+        )
+
+
+def _differences(manifest: dict[str, Any], inputs: dict[str, int], options: PlanOptions) -> list[str]:
+    before = manifest["inputs"]
+    found = [
+        f"{name}: {before.get(name, 'absent')} -> {inputs.get(name, 'absent')} bytes"
+        for name in sorted(set(before) | set(inputs))
+        if before.get(name) != inputs.get(name)
+    ]
+    saved = manifest["options"]
+    for key, value in asdict(options).items():
+        value = list(value) if isinstance(value, tuple) else value
+        if saved.get(key) != value:
+            found.append(f"--{key.replace('_', '-')} {saved.get(key)} -> {value}")
+    return found
+
+
+def refuse_other_run(
+    out: OutputDir, manifest: dict[str, Any], inputs: dict[str, int], options: PlanOptions
+) -> NoReturn:
+    """The folder holds a conversion of other inputs or options: say which differ."""
+    differences = _differences(manifest, inputs, options) or ["the plan's fingerprint"]
+    raise ResumeError(
+        f"{out.root} holds a conversion with other inputs or options ({'; '.join(differences[:3])}); "
+        "rerun with the same inputs and options to resume it, pass --overwrite to start over, or choose "
+        "another --output"
+    )
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def changed_input(manifest: dict[str, Any], mtimes: dict[str, float]) -> tuple[str, float, float] | None:
+    """(name, planned, now) of the first input modified since it was planned, if any."""
+    for name, planned in sorted(manifest.get("input_mtimes", {}).items()):
+        now = mtimes.get(name)
+        if now is not None and now != planned:
+            return name, planned, now
+    return None
+
+
+def refuse_changed(input_dir: str, name: str, planned: float, now: float) -> NoReturn:
+    """Inputs modified since they were planned would mix old and new bytes in one output."""
+    raise ResumeError(
+        f"{FileSystems.join(input_dir, name)} was modified since this conversion was planned "
+        f"({_when(planned)} -> {_when(now)}): going on would mix shards of the old and the new file. "
+        f"Restore the original, pass --overwrite to start over, or {ACCEPT_CHANGED} if only its time "
+        "changed (a plain cp of the inputs does that)"
+    )
+
+
+def missing_shards(out: OutputDir, manifest: dict[str, Any]) -> list[str]:
+    """Shards a finished run listed that are no longer there."""
+    return [entry["name"] for entry in manifest["shards"] if not out.exists(out.path(entry["name"]))]
+
+
+def finish(out: OutputDir, manifest: dict[str, Any]) -> None:
+    """After a successful run: drop per-shard state, temporaries, the log and the lock; keep the record."""
+    out.write_json(out.work("plan.json"), {**manifest, "finished": True})
+    for folder in WORK_FOLDERS:
+        out.delete(list(out.sizes(out.work(folder, "*"))))
+        out.delete([out.work(folder)])  # a local folder itself (object stores have none)
+    out.delete([out.work("beam.log"), out.work("lock")])
