@@ -9,6 +9,8 @@ shard's counts and sha256 is written after that, so a shard is done exactly when
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import time
 from collections import Counter
 from typing import Any
@@ -93,6 +95,7 @@ def write_shard(
         "stats": dict(sorted(stats.items())),
         "skipped": skipped,
         "seconds": round(time.monotonic() - started, 3),
+        "worker": f"{socket.gethostname()}:{os.getpid()}",  # which process wrote it (run_report.json)
     }
     out.write_atomic(marker_path(out, shard.name), json_bytes(marker))
     return marker

@@ -1,5 +1,6 @@
 """Real services on loopback for the scale-out tests: Beam's portable job service and SDK worker pool,
-a SeaweedFS S3 endpoint, and a TCP proxy that counts the bytes a server sends.
+a Dask scheduler and its workers, a SeaweedFS S3 endpoint, and a TCP proxy that counts the bytes a
+server sends.
 
 Every service runs in its own process group, so stopping it also ends whatever it started (the worker
 pool's SDK workers); stopping escalates from SIGTERM to SIGKILL.
@@ -115,6 +116,40 @@ def beam_portable_services(workdir: Path) -> Iterator[tuple[str, str]]:
         job.wait_until(lambda: accepts(job_port), timeout=60)
         pool.wait_until(lambda: accepts(pool_port), timeout=60)
         yield f"localhost:{job_port}", f"localhost:{pool_port}"
+
+
+@contextlib.contextmanager
+def dask_cluster(workdir: Path, workers: int = 2) -> Iterator[str]:
+    """``dask scheduler`` and ``dask worker --nworkers N`` as separate processes; yields the scheduler's
+    address once every worker has registered. The workers run in ``workdir``, one thread each."""
+    from distributed import Client
+
+    port = free_port()
+    address = f"tcp://{LOOPBACK}:{port}"
+    dask = str(VENV_BIN / "dask")
+    scheduler = Service(
+        "dask scheduler", [dask, "scheduler", "--host", LOOPBACK, "--port", str(port), "--no-dashboard"],
+        workdir / "dask_scheduler.log", workdir,
+    )  # fmt: skip
+    with running(scheduler):
+        scheduler.wait_until(lambda: accepts(port), timeout=60)
+        pool = Service(
+            "dask workers",
+            [dask, "worker", address, "--nworkers", str(workers), "--nthreads", "1", "--host", LOOPBACK,
+             "--no-dashboard", "--local-directory", str(workdir / "scratch")],
+            workdir / "dask_workers.log", workdir,
+        )  # fmt: skip
+        with running(pool), Client(address, timeout=30) as client:
+            pool.wait_until(lambda: len(client.scheduler_info()["workers"]) == workers, timeout=60)
+            yield address
+
+
+def dask_worker_pids(address: str) -> set[int]:
+    """The process ids of the workers registered with the scheduler now."""
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        return set(client.run(os.getpid).values())
 
 
 def _answers_http(url: str) -> bool:
