@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from imagenet_convert.beam_args import DASK_RUNNER
+from imagenet_convert.convert import beam_options, parse_args
 from tests.cli import convert, output_files
 
 pytest.importorskip("distributed", reason="needs the dask extra: pip install -c constraints.txt '.[dask]'")
 from tests.services import dask_cluster, dask_worker_pids  # noqa: E402
-
-pytestmark = pytest.mark.slow
 
 SHARDS = ["--train-shards", "16", "--validation-shards", "4"]
 """More shards than the miniature's default: tasks enough for both workers, and a run to kill mid-way."""
@@ -32,6 +32,16 @@ def _dask(address: str) -> list[str]:
 
 def _report(folder: Path) -> dict:
     return json.loads((folder / "run_report.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["DaskRunner", "dask", DASK_RUNNER])
+def test_the_dask_runner_and_its_options_are_accepted(name: str) -> None:
+    argv = ["--input", "/in", "--output", "/out", "--runner", name, "--dask_client_address", "tcp://h:8786"]
+    options = beam_options(*parse_args(argv)).get_all_options()
+    assert options["runner"] == DASK_RUNNER and options["address"] == "tcp://h:8786"
+    assert options["partition_size"] == 1, "each shard is a task of its own"
+    options = beam_options(*parse_args([*argv, "--dask_npartitions", "3"])).get_all_options()
+    assert options["npartitions"] == 3 and options["partition_size"] is None, "the user's choice wins"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +58,7 @@ def local_output(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) 
     return out
 
 
+@pytest.mark.slow
 def test_dask_output_is_byte_identical_and_written_by_both_workers(
     mini_imagenet: Path, scheduler: str, local_output: Path, tmp_path: Path
 ) -> None:
@@ -59,6 +70,7 @@ def test_dask_output_is_byte_identical_and_written_by_both_workers(
     assert writers == dask_worker_pids(scheduler), "each worker process writes shards, the launcher none"
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_costs_no_bytes(
     mini_imagenet: Path, scheduler: str, local_output: Path, tmp_path: Path
 ) -> None:
