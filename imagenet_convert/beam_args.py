@@ -51,10 +51,13 @@ def _with_dask_runner(parser: argparse.ArgumentParser, beam_args: list[str]) -> 
     class path and once its module is imported (which needs the ``dask`` extra)."""
     runner = PipelineOptions(beam_args).get_all_options(retain_unknown_options=True).get("runner") or ""
     is_dask = runner.lower() in ("dask", "daskrunner", DASK_RUNNER.lower())
-    if not is_dask and not any(arg.startswith("--dask_") for arg in beam_args):
+    dask_options = [arg.split("=")[0] for arg in beam_args if arg.startswith("--dask_")]
+    if not is_dask:
+        if dask_options:  # else they would be ignored, and the run would stay on this machine
+            parser.error(f"{', '.join(dask_options)}: Dask's options need --runner DaskRunner")
         return beam_args
     try:
         import apache_beam.runners.dask.dask_runner  # noqa: F401 (registers DaskOptions)
     except ImportError:
-        parser.error(f"the Dask runner and its --dask_* options need the dask extra: {DASK_EXTRA}")
-    return [*beam_args, f"--runner={DASK_RUNNER}"] if is_dask else beam_args
+        parser.error(f"--runner DaskRunner needs the dask extra: {DASK_EXTRA}")
+    return [*beam_args, f"--runner={DASK_RUNNER}"]

@@ -44,6 +44,12 @@ def test_the_dask_runner_and_its_options_are_accepted(name: str) -> None:
     assert options["npartitions"] == 3 and options["partition_size"] is None, "the user's choice wins"
 
 
+def test_dask_options_without_the_dask_runner_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--input", "/in", "--output", "/out", "--dask_client_address=tcp://h:8786"])
+    assert "--dask_client_address: Dask's options need --runner DaskRunner" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with dask_cluster(tmp_path_factory.mktemp("dask")) as address:
