@@ -23,12 +23,12 @@ from imagenet_convert import ranged
 EMULATOR = "STORAGE_EMULATOR_HOST"
 
 
-def _anonymous_with_emulator() -> Any:
-    """Make Beam's GCS clients anonymous while an emulator is configured; returns Beam's factory."""
+def _anonymous_with_emulator() -> None:
+    """Make Beam's GCS clients anonymous while an emulator is configured."""
     try:
         from apache_beam.io.gcp import gcsio
     except ImportError:  # no gcp extra: leave Beam's own error message alone
-        return None
+        return
     original = getattr(gcsio.create_storage_client, "beam_factory", gcsio.create_storage_client)
 
     def create_storage_client(pipeline_options: PipelineOptions, use_credentials: bool = True) -> Any:
@@ -36,10 +36,9 @@ def _anonymous_with_emulator() -> Any:
 
     create_storage_client.beam_factory = original  # type: ignore[attr-defined]
     gcsio.create_storage_client = create_storage_client
-    return original
 
 
-_BEAM_FACTORY = _anonymous_with_emulator()
+_anonymous_with_emulator()
 
 
 def open_ranged(path: str, options: PipelineOptions | None) -> BinaryIO:

@@ -27,7 +27,24 @@ storage = pytest.importorskip(
 )
 pytest.importorskip("gcp_storage_emulator", reason="needs gcp-storage-emulator (in the dev extra)")
 
-pytestmark = pytest.mark.slow
+
+
+def test_no_credential_look_up_against_an_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beam would retry Google's credential look-up for about half a minute in every process."""
+    from apache_beam.internal.gcp import auth
+    from apache_beam.io.gcp import gcsio
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    import imagenet_convert.gcs  # noqa: F401 (installs the emulator check)
+
+    looked_up: list[object] = []
+    monkeypatch.setattr("google.auth.default", lambda *args, **kwargs: looked_up.append(args))
+    monkeypatch.setattr(auth._Credentials, "_credentials_init", False)  # no answer cached by earlier tests
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1")
+    client = gcsio.GcsIO(pipeline_options=PipelineOptions([])).client
+    assert not looked_up
+    assert isinstance(client._credentials, AnonymousCredentials)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +79,7 @@ def gcs_run(store: Bucket) -> Traffic:
     return store.convert("out", "--workers", "2")
 
 
+@pytest.mark.slow
 def test_output_on_gcs_is_byte_identical_to_a_local_run(
     store: Bucket, gcs_run: Traffic, big_local_output: Path
 ) -> None:
@@ -70,6 +88,7 @@ def test_output_on_gcs_is_byte_identical_to_a_local_run(
     assert report["images"] == json.loads((big_local_output / "run_report.json").read_text())["images"]
 
 
+@pytest.mark.slow
 def test_archives_are_read_by_exact_ranges(big_imagenet: Path, gcs_run: Traffic) -> None:
     archives = archive_bytes(big_imagenet)
     ratio = gcs_run.bytes_from_server / archives
@@ -82,6 +101,7 @@ BATCH_COPY = re.compile(r"POST \S*/b/[^/]+/o/(\S+)/(?:copyTo|rewriteTo)/b/[^/]+/
 """A copy inside a batch request: source and destination object, URL-quoted."""
 
 
+@pytest.mark.slow
 def test_every_name_is_published_by_copying_a_complete_temporary_object(
     store: Bucket, gcs_run: Traffic
 ) -> None:
@@ -105,6 +125,7 @@ def test_every_name_is_published_by_copying_a_complete_temporary_object(
     assert not store.keys(temporary), "temporary objects left behind"
 
 
+@pytest.mark.slow
 def test_resume_on_gcs_redoes_only_what_is_missing(
     store: Bucket, gcs_run: Traffic, big_local_output: Path
 ) -> None:
@@ -126,6 +147,7 @@ def test_resume_on_gcs_redoes_only_what_is_missing(
     assert traffic.bytes_from_server < 1.1 * redone + (1 << 20), "more than the lost shards' images was read"
 
 
+@pytest.mark.slow
 def test_verify_reads_a_conversion_on_gcs(store: Bucket, gcs_run: Traffic) -> None:
     result = run_cli("verify", f"gs://{BUCKET}/out", env=store.cli_environment)
     assert result.returncode == 0, result.stdout + result.stderr
