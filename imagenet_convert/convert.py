@@ -376,9 +376,8 @@ def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir,
             if errors:
                 raise ConversionError(out.read_bytes(errors[0]).decode().strip()) from None
             last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise ConversionError(
-                f"the Beam pipeline failed: {last} (details in {out.work('beam.log')})"
-            ) from exc
+            details = out.work("beam.log") if _is_local(out.root) else "the log above and the workers' logs"
+            raise ConversionError(f"the Beam pipeline failed: {last} (details in {details})") from exc
         finally:
             monitor.stop()
 
