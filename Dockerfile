@@ -3,6 +3,7 @@
 #   Dataflow:      --sdk_container_image REGISTRY/imagenet-convert:TAG
 #   Flink, Spark:  --environment_type DOCKER --environment_config REGISTRY/imagenet-convert:TAG
 #                  or, one per worker node, `docker run IMAGE --worker_pool` with --environment_type EXTERNAL
+#   Dask:          scheduler and worker pods with the command `dask scheduler` / `dask worker --nthreads 1`
 # Build it with the Beam and Python versions of the launcher's environment (they must match):
 #   docker build -t REGISTRY/imagenet-convert:TAG .
 ARG BEAM_VERSION=2.77.0
@@ -13,7 +14,7 @@ WORKDIR /opt/imagenet-convert
 COPY pyproject.toml constraints.txt README.md ./
 COPY imagenet_convert ./imagenet_convert
 COPY pipelines ./pipelines
-RUN pip install --no-cache-dir -c constraints.txt ".[aws]" \
+RUN pip install --no-cache-dir -c constraints.txt ".[aws,dask]" \
     && python -c "import imagenet_convert.stages, imagenet_convert.s3"
 
 # The base image's ENTRYPOINT (/opt/apache/beam/boot) stays: it is what runners start.

@@ -19,7 +19,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev,aws]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,aws,dask,gcp]'
 	touch $@
 
 setup: $(STAMP) ## Create .venv and install the project (done by every other target)

@@ -20,9 +20,11 @@ from typing import BinaryIO, NamedTuple
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from imagenet_convert import s3  # also makes Beam's S3 calls share one boto3 client per process
+from imagenet_convert import gcs, s3  # also fix Beam's GCS and S3 clients (see each module)
 
 WNID = re.compile(r"n\d{8}")
+RANGED = {"s3": s3.open_ranged, "gs": gcs.open_ranged}
+"""Object stores whose archives are read by exact ranged requests (Beam's readers fetch far ahead)."""
 
 
 class ArchiveError(Exception):
@@ -40,13 +42,13 @@ class Member(NamedTuple):
 def open_input(path: str, ranged: bool = True) -> BinaryIO:
     """Open an input file, never decompressing it on the way.
 
-    ``ranged`` streams fetch exactly the bytes each read asks for: on S3, Beam's reader would
-    otherwise ask for the rest of the object on every seek (see :mod:`imagenet_convert.s3`).
+    ``ranged`` streams fetch exactly the bytes each read asks for: on S3 and GCS, Beam's readers
+    would otherwise fetch megabytes beyond each seek (see :mod:`imagenet_convert.ranged`).
     """
     try:
-        filesystem = FileSystems.get_filesystem(path)
-        if ranged and filesystem.scheme() == "s3":
-            return s3.open_ranged(path, filesystem._options)  # the options FileSystems was given
+        scheme = FileSystems.get_filesystem(path).scheme()
+        if ranged and scheme in RANGED:
+            return RANGED[scheme](path, FileSystems._pipeline_options)  # the options FileSystems was given
         return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception as exc:  # FileSystems raises BeamIOError, IOError, ... by scheme
         raise ArchiveError(f"{path}: cannot open ({exc})") from None

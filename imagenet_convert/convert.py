@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from imagenet_convert import __version__, faults, processes, resume
 from imagenet_convert.archives import ArchiveError
-from imagenet_convert.beam_args import parse_with_beam_options
+from imagenet_convert.beam_args import DASK_RUNNER, parse_with_beam_options
 from imagenet_convert.output import OutputDir, absolute
 from imagenet_convert.plan import (
     RECORD_OVERHEAD,
@@ -56,6 +56,7 @@ ILSVRC2012_bbox_train_v2.tar.gz (train boxes) and ILSVRC2012_bbox_val_v3.tgz.
 Runs on a local Beam runner with --workers processes by default. Any other Apache Beam
 option is passed through under Beam's own (underscore) name, e.g.
   --runner DataflowRunner --project P --region R --temp_location gs://B/tmp
+  --runner DaskRunner --dask_client_address tcp://HOST:8786     (the dask extra; SLURM, Kubernetes)
 A killed or failed run resumes where it stopped when started again with the same options.
 """
 
@@ -165,18 +166,32 @@ def plan_options(args: argparse.Namespace) -> PlanOptions:
 
 
 def beam_options(args: argparse.Namespace, beam_args: list[str]) -> PipelineOptions:
-    """A local multi-process runner unless the user chose a runner (never Prism's download)."""
+    """A local multi-process runner unless the user chose a runner (never Prism's download).
+
+    On Dask every shard is a task of its own unless the user says otherwise: Beam's Dask runner
+    would put 128 shards in each task, leaving all but a few workers idle.
+    """
     if not any(arg.startswith("--runner") for arg in beam_args):
         beam_args = [
             "--runner=FnApiRunner", "--direct_running_mode=multi_processing",
             f"--direct_num_workers={args.workers}", *beam_args,
         ]  # fmt: skip
+    elif PipelineOptions(beam_args).get_all_options()["runner"] == DASK_RUNNER and not any(
+        arg.startswith(("--dask_npartitions", "--dask_partition_size")) for arg in beam_args
+    ):
+        beam_args = ["--dask_partition_size=1", *beam_args]
     return PipelineOptions(["--default_sdk_harness_log_level=WARNING", *beam_args])
 
 
 def _runner_name(args: argparse.Namespace, beam_args: list[str]) -> str:
-    runner = beam_options(args, beam_args).get_all_options()["runner"]
-    return f"{runner}, {args.workers} workers" if runner == "FnApiRunner" else str(runner)
+    options = beam_options(args, beam_args).get_all_options()
+    runner = str(options["runner"])
+    if runner == "FnApiRunner":
+        return f"{runner}, {args.workers} workers"
+    if runner == DASK_RUNNER:
+        where = options.get("address") or options.get("scheduler_file") or "a local Dask cluster"
+        return f"DaskRunner, {where}"
+    return runner
 
 
 def _is_local(path: str) -> bool:
@@ -450,7 +465,8 @@ def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exceptio
     if line:
         return ConversionError(line)
     last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return ConversionError(f"the Beam pipeline failed: {last} (details in {out.work('beam.log')})")
+    details = out.work("beam.log") if _is_local(out.root) else "the log above and the workers' logs"
+    return ConversionError(f"the Beam pipeline failed: {last} (details in {details})")
 
 
 def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir, pending: list) -> None:
@@ -534,6 +550,7 @@ def write_metadata(
             "totals": dict(report.totals),
             "skipped_images": report.skipped,
             "resumed_shards": report.resumed_shards,
+            "shard_workers": {name: marker.get("worker", "") for name, marker in sorted(markers.items())},
             "images": {split: info["splits"][split]["num_examples"] for split in plan.options.splits},
         },
     )

@@ -5,7 +5,7 @@ Two things in Beam's S3 filesystem (apache-beam 2.77) are fixed here:
 * its reader asks for ``Range: bytes=START-`` (to the end of the object) and drops the connection when
   the reader seeks elsewhere; by then the server has sent megabytes nobody reads. Reading one image
   per seek that way fetched 22 times the archive (measured). :func:`open_ranged` asks for exactly
-  ``bytes=START-END`` on every read.
+  ``bytes=START-END`` on every read (:mod:`imagenet_convert.ranged`).
 * it builds a new boto3 session for every call (``exists``, ``open``, ``rename``, ``match``...), which
   parses botocore's JSON models again: about 0.3 s of CPU per call, minutes for the launcher's
   thousands of plan and marker files. Importing this module makes those calls share one thread-safe
@@ -19,8 +19,9 @@ import functools
 import time
 from typing import Any, BinaryIO
 
-from apache_beam.io.filesystemio import Downloader, DownloaderStream
 from apache_beam.options.pipeline_options import PipelineOptions, S3Options
+
+from imagenet_convert import ranged
 
 SETTINGS = (
     "s3_access_key_id", "s3_secret_access_key", "s3_session_token", "s3_endpoint_url",
@@ -70,37 +71,25 @@ def _share_boto3_clients() -> Any:
 _BEAM_CLIENT = _share_boto3_clients()
 
 
-class ExactRanges(Downloader):
-    """An S3 object read by exact ranged GETs: each read fetches the bytes it asks for, no more."""
+def open_ranged(path: str, options: PipelineOptions | None) -> BinaryIO:
+    """A seekable stream over ``s3://bucket/key`` made of exact ranged GETs (see :mod:`.ranged`)."""
+    from apache_beam.io.aws.s3io import parse_s3_path
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    def __init__(self, boto3_s3: Any, path: str):
-        from apache_beam.io.aws.s3io import parse_s3_path
-        from botocore.exceptions import ClientError
+    boto3_s3 = client(options)
+    bucket, key = parse_s3_path(path)
+    try:
+        size = boto3_s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            raise FileNotFoundError(errno.ENOENT, f"not found: {path}") from None
+        raise
 
-        self._client = boto3_s3
-        self._bucket, self._key = parse_s3_path(path)
-        try:
-            self._size = boto3_s3.head_object(Bucket=self._bucket, Key=self._key)["ContentLength"]
-        except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                raise FileNotFoundError(errno.ENOENT, f"not found: {path}") from None
-            raise
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def get_range(self, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)``; botocore retries failed requests, this retries cut-off bodies."""
-        from botocore.exceptions import BotoCoreError
-
-        if end <= start:
-            return b""
+    def fetch(start: int, end: int) -> bytes:
+        """botocore retries failed requests; this retries cut-off bodies."""
         for attempt in range(READ_ATTEMPTS):
             try:
-                response = self._client.get_object(
-                    Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end - 1}"
-                )
+                response = boto3_s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")
                 return response["Body"].read()
             except BotoCoreError:
                 if attempt == READ_ATTEMPTS - 1:
@@ -108,7 +97,4 @@ class ExactRanges(Downloader):
                 time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 
-
-def open_ranged(path: str, options: PipelineOptions | None) -> BinaryIO:
-    """A seekable, unbuffered stream over ``s3://bucket/key`` made of exact ranged reads."""
-    return DownloaderStream(ExactRanges(client(options), path))  # type: ignore[return-value]
+    return ranged.open_exact(size, fetch)

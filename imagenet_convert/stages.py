@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import socket
 import time
 from collections import Counter
 from typing import Any
@@ -96,6 +98,7 @@ def write_shard(
         "stats": dict(sorted(stats.items())),
         "skipped": skipped,
         "seconds": round(time.monotonic() - started, 3),
+        "worker": f"{socket.gethostname()}:{os.getpid()}",  # which process wrote it (run_report.json)
     }
     out.write_atomic(marker_path(out, shard.name), json_bytes(marker))
     return marker

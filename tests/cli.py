@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 
-def run_cli(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``python -m imagenet_convert ARGS``; returns the finished process (never raises on failure)."""
+def run_cli(
+    *args: str | Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m imagenet_convert ARGS``, with ``env`` added to the environment; returns the finished
+    process (never raises on failure)."""
     command = [sys.executable, "-m", "imagenet_convert", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    environment = {**os.environ, **env} if env else None
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
 
 
-def convert(input_dir: Path, output_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def convert(
+    input_dir: Path, output_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """A conversion with shard counts that suit the test miniature."""
     return run_cli(
         "run", "--input", input_dir, "--output", output_dir,
-        "--train-shards", "4", "--validation-shards", "2", *extra,
+        "--train-shards", "4", "--validation-shards", "2", *extra, env=env,
     )  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures. ``mini_imagenet`` is generated once per session: every test reads, none writes."""
+"""Shared fixtures, generated once per session: every test reads them, none writes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from imagenet_convert.fake import FakeOptions, generate
+from tests.buckets import BIG, archive_bytes
 from tests.cli import convert
 
 MINI_OPTIONS = FakeOptions()
@@ -39,5 +40,23 @@ def converted_mini(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory
     """``mini_imagenet`` converted by the real CLI (2 workers, 4 train and 2 validation shards); read only."""
     out = tmp_path_factory.mktemp("converted")
     result = convert(mini_imagenet, out, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def big_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Over 64 MiB of archives (``tests.buckets.BIG``): what Beam's object-store readers would over-fetch."""
+    folder = tmp_path_factory.mktemp("big_imagenet")
+    generate(folder, BIG)
+    assert archive_bytes(folder) > 64 << 20
+    return folder
+
+
+@pytest.fixture(scope="session")
+def big_local_output(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``big_imagenet`` converted locally: what every object-store run must reproduce byte for byte."""
+    out = tmp_path_factory.mktemp("big_local")
+    result = convert(big_imagenet, out, "--workers", "2")
     assert result.returncode == 0, result.stderr
     return out

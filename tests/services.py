@@ -1,5 +1,6 @@
 """Real services on loopback for the scale-out tests: Beam's portable job service and SDK worker pool,
-a SeaweedFS S3 endpoint, and a TCP proxy that counts the bytes a server sends.
+a Dask scheduler and its workers, a SeaweedFS S3 endpoint, a GCS emulator, and a TCP proxy that counts
+the bytes a server sends.
 
 Every service runs in its own process group, so stopping it also ends whatever it started (the worker
 pool's SDK workers); stopping escalates from SIGTERM to SIGKILL.
@@ -117,6 +118,40 @@ def beam_portable_services(workdir: Path) -> Iterator[tuple[str, str]]:
         yield f"localhost:{job_port}", f"localhost:{pool_port}"
 
 
+@contextlib.contextmanager
+def dask_cluster(workdir: Path, workers: int = 2) -> Iterator[str]:
+    """``dask scheduler`` and ``dask worker --nworkers N`` as separate processes; yields the scheduler's
+    address once every worker has registered. The workers run in ``workdir``, one thread each."""
+    from distributed import Client
+
+    port = free_port()
+    address = f"tcp://{LOOPBACK}:{port}"
+    dask = str(VENV_BIN / "dask")
+    scheduler = Service(
+        "dask scheduler", [dask, "scheduler", "--host", LOOPBACK, "--port", str(port), "--no-dashboard"],
+        workdir / "dask_scheduler.log", workdir,
+    )  # fmt: skip
+    with running(scheduler):
+        scheduler.wait_until(lambda: accepts(port), timeout=60)
+        pool = Service(
+            "dask workers",
+            [dask, "worker", address, "--nworkers", str(workers), "--nthreads", "1", "--host", LOOPBACK,
+             "--no-dashboard", "--local-directory", str(workdir / "scratch")],
+            workdir / "dask_workers.log", workdir,
+        )  # fmt: skip
+        with running(pool), Client(address, timeout=30) as client:
+            pool.wait_until(lambda: len(client.scheduler_info()["workers"]) == workers, timeout=60)
+            yield address
+
+
+def dask_worker_pids(address: str) -> set[int]:
+    """The process ids of the workers registered with the scheduler now."""
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        return set(client.run(os.getpid).values())
+
+
 def _answers_http(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -156,6 +191,24 @@ def seaweedfs(workdir: Path) -> Iterator[str]:
                 path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def gcs_emulator(workdir: Path) -> Iterator[str]:
+    """``gcp-storage-emulator`` (the GCS JSON API) on loopback; yields its URL.
+
+    Objects are kept in memory: on disk, the emulator reads a whole object for every ranged read.
+    """
+    port = free_port()
+    command = [
+        str(VENV_BIN / "gcp-storage-emulator"), "start", "--host", LOOPBACK, "--port", str(port),
+        "--in-memory",
+    ]  # fmt: skip
+    server = Service("GCS emulator", command, workdir / "gcs_emulator.log", workdir)
+    endpoint = f"http://{LOOPBACK}:{port}"
+    with running(server):
+        server.wait_until(lambda: _answers_http(endpoint), timeout=60)
+        yield endpoint
+
+
 class Request(NamedTuple):
     """An HTTP request that went through the proxy."""
 
@@ -165,22 +218,37 @@ class Request(NamedTuple):
     query: str
     copy_source: str | None
     """``bucket/key`` of an S3 CopyObject (its ``x-amz-copy-source`` header), else None."""
+    body_head: bytes = b""
+    """The first ``BODY_HEAD`` bytes of the body: where GCS uploads name their object, and batches list
+    their requests."""
+
+
+BODY_HEAD = 1 << 16
 
 
 class _RequestReader:
-    """Splits a client's byte stream into HTTP/1.1 requests: a header block, then Content-Length bytes."""
+    """Splits a client's byte stream into HTTP/1.1 requests: a header block, then Content-Length bytes.
+    A request is reported once its body has arrived."""
 
     def __init__(self, found: Callable[[Request], None]):
         self._found, self._pending, self._body_left = found, b"", 0
+        self._request: Request | None = None
 
     def feed(self, data: bytes) -> None:
         self._pending += data
         while True:
             if self._body_left:
-                skipped = min(self._body_left, len(self._pending))
-                self._pending, self._body_left = self._pending[skipped:], self._body_left - skipped
+                taken = min(self._body_left, len(self._pending))
+                assert self._request
+                if len(self._request.body_head) < BODY_HEAD:
+                    head = self._request.body_head + self._pending[:taken]
+                    self._request = self._request._replace(body_head=head[:BODY_HEAD])
+                self._pending, self._body_left = self._pending[taken:], self._body_left - taken
                 if self._body_left:
                     return
+            if self._request:
+                self._found(self._request)
+                self._request = None
             end = self._pending.find(b"\r\n\r\n")
             if end < 0:
                 return
@@ -193,7 +261,7 @@ class _RequestReader:
             method, target = line.split(" ")[:2]
             path, _, query = target.partition("?")
             copy = headers.get("x-amz-copy-source")
-            self._found(Request(method, unquote(path), query, unquote(copy).lstrip("/") if copy else None))
+            self._request = Request(method, unquote(path), query, unquote(copy).lstrip("/") if copy else None)
             self._body_left = int(headers.get("content-length", "0"))
 
 

@@ -9,21 +9,15 @@ server-side copy of a completely written temporary object. A resumed run must re
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from imagenet_convert.fake import ARCHIVES, FakeOptions, generate
-from tests.cli import convert, output_files
-from tests.services import CountingProxy, Traffic, counting_proxy, seaweedfs, weed_binary
+from imagenet_convert.fake import ARCHIVES
+from tests.buckets import BUCKET, WORK, Bucket, archive_bytes
+from tests.cli import output_files
+from tests.services import Traffic, counting_proxy, seaweedfs, weed_binary
 
 boto3 = pytest.importorskip("boto3", reason="needs the aws extra: pip install -c constraints.txt '.[aws]'")
 if weed_binary() is None:
@@ -33,80 +27,8 @@ if weed_binary() is None:
 
 pytestmark = pytest.mark.slow
 
-BIG = FakeOptions(
-    classes=3,
-    train_per_class=(70, 70),
-    val_images=12,
-    min_side=600,
-    max_side=800,
-    pool_size=4,
-    box_fraction=0.3,
-)
-"""Over 64 MiB of archives in seconds: few, larger images, encoded once per pool slot and reused."""
-BUCKET = "bucket"
-WORK = ".imagenet-convert/"
-
-
-def archive_bytes(folder: Path) -> int:
-    return sum((folder / name).stat().st_size for name in ARCHIVES if (folder / name).exists())
-
-
 @pytest.fixture(scope="module")
-def big_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("big_imagenet")
-    generate(folder, BIG)
-    assert archive_bytes(folder) > 64 << 20
-    return folder
-
-
-@pytest.fixture(scope="module")
-def local_output(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("local")
-    result = convert(big_imagenet, out, "--workers", "2")
-    assert result.returncode == 0, result.stderr
-    return out
-
-
-@dataclass
-class Store:
-    """The S3 server: a direct client for the test, and the counted endpoint for the CLI."""
-
-    client: Any
-    proxy: CountingProxy
-
-    def cli_options(self) -> list[str]:
-        return [
-            "--s3_endpoint_url", f"http://127.0.0.1:{self.proxy.port}", "--s3_access_key_id", "any",
-            "--s3_secret_access_key", "any", "--s3_region_name", "us-east-1",
-        ]  # fmt: skip
-
-    def keys(self, prefix: str) -> list[str]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
-
-    def read(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-
-    def output_files(self, prefix: str) -> dict[str, bytes]:
-        """Like ``tests.cli.output_files``: the visible files (no work folder, no run report), by name."""
-        visible = [key for key in self.keys(prefix) if not key[len(prefix) :].startswith(WORK)]
-        return {
-            key[len(prefix) :]: self.read(key)
-            for key in sorted(visible)
-            if not key.endswith("/run_report.json")
-        }
-
-    def convert(self, output: str, *extra: str) -> Traffic:
-        """A conversion of the uploaded archives into ``s3://bucket/OUTPUT``, measured."""
-        source, target = f"s3://{BUCKET}/in", f"s3://{BUCKET}/{output}"  # URLs: Path() would mangle them
-        with self.proxy.measure() as traffic:
-            result = convert(source, target, *extra, *self.cli_options())  # type: ignore[arg-type]
-        assert result.returncode == 0, result.stderr
-        return traffic
-
-
-@pytest.fixture(scope="module")
-def store(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+def store(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bucket]:
     """SeaweedFS with the archives uploaded under ``s3://bucket/in/``."""
     with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as endpoint, counting_proxy(endpoint) as proxy:
         client = boto3.client(
@@ -117,21 +39,33 @@ def store(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         for name in ARCHIVES:
             if (big_imagenet / name).exists():
                 client.upload_file(str(big_imagenet / name), BUCKET, f"in/{name}")
-        yield Store(client, proxy)
+
+        def keys(prefix: str) -> list[str]:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+            return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+        def read(key: str) -> bytes:
+            return client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+        options = [
+            "--s3_endpoint_url", f"http://127.0.0.1:{proxy.port}", "--s3_access_key_id", "any",
+            "--s3_secret_access_key", "any", "--s3_region_name", "us-east-1",
+        ]  # fmt: skip
+        yield Bucket("s3", client, proxy, keys, read, options)
 
 
 @pytest.fixture(scope="module")
-def s3_run(store: Store) -> Traffic:
+def s3_run(store: Bucket) -> Traffic:
     """The measured conversion into ``s3://bucket/out/``."""
     return store.convert("out", "--workers", "2")
 
 
 def test_output_on_s3_is_byte_identical_to_a_local_run(
-    store: Store, s3_run: Traffic, local_output: Path
+    store: Bucket, s3_run: Traffic, big_local_output: Path
 ) -> None:
-    assert store.output_files("out/") == output_files(local_output)
+    assert store.output_files("out/") == output_files(big_local_output)
     report = json.loads(store.read("out/run_report.json"))
-    assert report["images"] == json.loads((local_output / "run_report.json").read_text())["images"]
+    assert report["images"] == json.loads((big_local_output / "run_report.json").read_text())["images"]
 
 
 def test_archives_are_read_by_exact_ranges(big_imagenet: Path, s3_run: Traffic) -> None:
@@ -141,7 +75,7 @@ def test_archives_are_read_by_exact_ranges(big_imagenet: Path, s3_run: Traffic) 
 
 
 def test_every_name_is_published_by_copying_a_complete_temporary_object(
-    store: Store, s3_run: Traffic
+    store: Bucket, s3_run: Traffic
 ) -> None:
     """Outside tmp/ the client never sends data: final objects appear whole, by server-side copies
     (CopyObject, or UploadPartCopy between the create and complete calls of a multipart copy)."""
@@ -168,40 +102,8 @@ def test_every_name_is_published_by_copying_a_complete_temporary_object(
     assert not store.keys(f"out/{WORK}tmp/"), "temporary objects left behind"
 
 
-def _kill_once_a_shard_is_done(store: Store, output: str) -> set[str]:
-    """Start a one-worker conversion into ``s3://bucket/OUTPUT``, SIGKILL it after its first shard;
-    the shards it finished."""
-    command = [
-        sys.executable, "-m", "imagenet_convert", "run", "--input", f"s3://{BUCKET}/in",
-        "--output", f"s3://{BUCKET}/{output}", "--train-shards", "4", "--validation-shards", "2",
-        "--workers", "1", *store.cli_options(),
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
-    deadline = time.monotonic() + 120
-    try:
-        while not store.keys(f"{output}/{WORK}done/"):
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-    return {key.rsplit("/", 1)[-1].removesuffix(".json") for key in store.keys(f"{output}/{WORK}done/")}
-
-
-def test_resume_on_s3_redoes_only_what_is_missing(store: Store, local_output: Path) -> None:
-    done = _kill_once_a_shard_is_done(store, "resume")
-    assert 1 <= len(done) < 6, done
-
-    traffic = store.convert("resume", "--workers", "2")
-
-    assert store.output_files("resume/") == output_files(local_output)
-    assert json.loads(store.read("resume/run_report.json"))["resumed_shards"] == len(done)
-    plan = json.loads(store.read(f"resume/{WORK}plan.json"))
-    redone = sum(shard["image_bytes"] for shard in plan["shards"] if shard["name"] not in done)
-    assert traffic.bytes_from_server < 1.1 * redone + (1 << 20), "read more than the missing shards' images"
+def test_resume_on_s3_redoes_only_what_is_missing(store: Bucket, big_local_output: Path) -> None:
+    store.check_resume(big_local_output)
 
 
 def test_beam_s3_calls_share_one_boto3_client_per_settings() -> None:

@@ -42,6 +42,7 @@ def _keep_filesystem_options() -> Iterator[None]:
 def test_the_doc_shows_every_entry_point() -> None:
     shown = {entry for entry, _ in COMMANDS}
     assert {"imagenet_convert run", "pipelines.dataflow", "pipelines.flink", "pipelines.spark"} <= shown
+    assert any("DaskRunner" in argv for _, argv in COMMANDS)
 
 
 @pytest.mark.parametrize(("entry", "argv"), COMMANDS, ids=[" ".join(a[:1] + a[-2:]) for _, a in COMMANDS])
@@ -52,7 +53,8 @@ def test_every_command_in_the_doc_is_accepted(entry: str, argv: list[str]) -> No
         args, beam_args = parse_args(argv)
     except SystemExit:
         pytest.fail(f"the CLI rejects: python -m {entry} {shlex.join(argv)}")
-    assert "://" in args.input and "://" in args.output, "a cluster run needs shared storage"
+    shared = [path for path in (args.input, args.output) if "://" in path or path.startswith("/")]
+    assert len(shared) == 2, "a cluster run needs shared storage: a bucket, or a file system all nodes mount"
     assert worker_package_problem(PipelineOptions(beam_args).get_all_options()) is None
 
 
