@@ -24,7 +24,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from tqdm import tqdm
 
-from imagenet_convert import __version__
+from imagenet_convert import __version__, layout
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
@@ -41,7 +41,7 @@ from imagenet_convert.plan import (
     save_plan,
 )
 from imagenet_convert.sharding import ShardingError
-from imagenet_convert.stages import ConversionError, WriteShards, marker_path
+from imagenet_convert.stages import ConversionError, WriteShards
 
 DESCRIPTION = """\
 Convert the ILSVRC2012 downloads, as downloaded, into sharded TFRecords in exactly TF-Slim's
@@ -186,8 +186,8 @@ def output_lock(out: OutputDir) -> Iterator[None]:
         return
     import fcntl
 
-    os.makedirs(out.work(), exist_ok=True)
-    with open(out.work("lock"), "a+") as handle:
+    os.makedirs(out.path(layout.WORK), exist_ok=True)
+    with open(out.path(layout.LOCK), "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -208,8 +208,8 @@ def prepare_output(out: OutputDir) -> None:
     if not _is_local(out.root):
         return
     try:
-        os.makedirs(out.work("tmp"), exist_ok=True)
-        probe = out.work("tmp", ".write-probe")
+        os.makedirs(out.path(layout.TMP_FOLDER), exist_ok=True)
+        probe = out.path(layout.tmp(".write-probe"))
         with open(probe, "w"):
             pass
         os.remove(probe)
@@ -221,12 +221,11 @@ def prepare_output(out: OutputDir) -> None:
 
 def discard_previous(out: OutputDir, manifest: dict[str, Any]) -> None:
     """--overwrite: remove what an earlier run wrote, and nothing else."""
-    ours = [out.path(entry["name"]) for entry in manifest["shards"]]
-    ours += [out.path(name) for name in ("labels.txt", "dataset_info.json", "run_report.json")]
-    out.delete(ours)
-    for folder in ("plan", "done", "errors", "tmp"):
-        out.delete(list(out.sizes(out.work(folder, "*"))))
-    out.delete([out.work("plan.json")])
+    ours = [out.path(name) for entry in manifest["shards"] for name in layout.shard_files(entry["name"])]
+    out.delete(ours + [out.path(name) for name in layout.METADATA])
+    for folder in layout.WORK_FOLDERS:
+        out.delete(list(out.sizes(out.path(folder, "*"))))
+    out.delete([out.path(layout.PLAN_MANIFEST)])
 
 
 def load_or_build_plan(
@@ -274,7 +273,15 @@ def _class_progress() -> Iterator[Any]:
 
 
 def done_markers(out: OutputDir) -> set[str]:
-    return {path.rsplit("/", 1)[-1].removesuffix(".json") for path in out.sizes(out.work("done", "*.json"))}
+    return {layout.marker_shard(path) for path in out.sizes(out.path(layout.marker("*")))}
+
+
+def done_shards(out: OutputDir) -> set[str]:
+    """Shards whose marker, file and index all exist (a marker is written last, but files can be lost)."""
+    return {
+        name for name in done_markers(out)
+        if all(out.exists(out.path(path)) for path in layout.shard_files(name))
+    }  # fmt: skip
 
 
 def _existing_parent(path: str) -> str:
@@ -304,7 +311,7 @@ def beam_logs_to(out: OutputDir) -> Iterator[TextIO]:
         return
     sys.stderr.flush()
     saved = os.dup(2)
-    with open(out.work("beam.log"), "ab") as log:
+    with open(out.path(layout.BEAM_LOG), "ab") as log:
         os.dup2(log.fileno(), 2)
         try:
             with os.fdopen(os.dup(saved), "w") as real_stderr:
@@ -333,7 +340,7 @@ class ProgressMonitor(threading.Thread):
 
     def _refresh(self) -> None:
         done = done_markers(self._out) & set(self._pending)
-        partial = sum(self._out.sizes(self._out.work("tmp", "*.tmp")).values())
+        partial = sum(self._out.sizes(self._out.path(layout.tmp("*.tmp"))).values())
         self._bar.n = min(self._bar.total, sum(self._pending[name] for name in done) + partial)
         self._bar.set_postfix_str(f"{len(done)}/{len(self._pending)} shards", refresh=True)
 
@@ -357,12 +364,12 @@ def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir,
                     | "WriteShards" >> WriteShards(out.root, args.input, args.skip_bad_images, beam_args)
                 )
         except Exception as exc:
-            errors = sorted(out.sizes(out.work("errors", "*.txt")))
+            errors = sorted(out.sizes(out.path(layout.error("*"))))
             if errors:
                 raise ConversionError(out.read_bytes(errors[0]).decode().strip()) from None
             last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ConversionError(
-                f"the Beam pipeline failed: {last} (details in {out.work('beam.log')})"
+                f"the Beam pipeline failed: {last} (details in {out.path(layout.BEAM_LOG)})"
             ) from exc
         finally:
             monitor.stop()
@@ -399,12 +406,12 @@ def dataset_info(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, An
 def write_metadata(
     out: OutputDir, plan: Plan, report: Report, pending: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """labels.txt, dataset_info.json and run_report.json, from the shards' markers."""
-    markers = {s.name: out.read_json(marker_path(out, s.name)) for s in plan.shards}
+    """labels.txt, imagenet_convert.json and run_report.json, from the shards' markers."""
+    markers = {s.name: out.read_json(out.path(layout.marker(s.name))) for s in plan.shards}
     info = dataset_info(plan, markers)
     labels = ["0:background"] + [f"{i}:{c.words}" for i, c in enumerate(plan.classes, start=1)]
-    out.write_atomic(out.path("labels.txt"), ("\n".join(labels) + "\n").encode())
-    out.write_json(out.path("dataset_info.json"), info)
+    out.write_atomic(out.path(layout.LABELS), ("\n".join(labels) + "\n").encode())
+    out.write_json(out.path(layout.INFO), info)
     for marker in markers.values():
         report.totals.update(marker["stats"])
         report.skipped += [{"shard": marker["name"], **s} for s in marker["skipped"]]
@@ -412,7 +419,7 @@ def write_metadata(
             report.written["images"] += marker["num_records"]
             report.written["bytes"] += marker["bytes"]
     out.write_json(
-        out.path("run_report.json"),
+        out.path(layout.RUN_REPORT),
         {
             "converter": f"imagenet-convert {__version__}",
             "started_at": report.started_at,
@@ -486,7 +493,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
     with output_lock(out) if not args.dry_run else contextlib.nullcontext():
         plan = load_or_build_plan(args, inputs, out, report)
         report.warnings = list(plan.warnings)
-        done = {name for name in done_markers(out) if out.exists(out.path(name))}
+        done = done_shards(out)
         pending = [shard for shard in plan.shards if shard.name not in done]
         needed = sum(s.image_bytes + RECORD_OVERHEAD * len(s.images) for s in pending)
         if args.dry_run:
@@ -494,7 +501,8 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
         check_free_space(out, needed)
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        out.delete(list(out.sizes(out.work("tmp", "*"))) + list(out.sizes(out.work("errors", "*"))))
+        stale = [out.path(folder, "*") for folder in (layout.TMP_FOLDER, layout.ERRORS_FOLDER)]
+        out.delete([path for pattern in stale for path in out.sizes(pattern)])
         report.resumed_shards = len(plan.shards) - len(pending)
         if pending:
             with report.timed("write"):

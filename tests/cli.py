@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from imagenet_convert import layout
+
 
 def run_cli(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``python -m imagenet_convert ARGS``; returns the finished process (never raises on failure)."""
@@ -22,9 +24,11 @@ def convert(input_dir: Path, output_dir: Path, *extra: str) -> subprocess.Comple
 
 
 def output_files(folder: Path) -> dict[str, bytes]:
-    """The visible files of an output folder (what a Slim reader or user sees), by name."""
+    """The visible files of an output folder (what readers and users see, index files included) by
+    relative name; not the run report, whose timings differ from run to run."""
+    files = (path.relative_to(folder) for path in sorted(folder.rglob("*")) if path.is_file())
     return {
-        path.name: path.read_bytes()
-        for path in sorted(folder.iterdir())
-        if path.is_file() and path.name != "run_report.json"
+        str(name): (folder / name).read_bytes()
+        for name in files
+        if name.parts[0] != layout.WORK and str(name) != layout.RUN_REPORT
     }

@@ -1,4 +1,8 @@
-"""Shared fixtures. ``mini_imagenet`` is generated once per session: every test reads, none writes."""
+"""Shared fixtures, each made once per session: every test reads them, none writes.
+
+``mini_imagenet`` is the default miniature download, ``converted`` its conversion by the real CLI
+(four train shards, two validation shards), which every reader's tests share.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import pytest
 
 from imagenet_convert.fake import FakeOptions, generate
+from tests.cli import convert
 
 MINI_OPTIONS = FakeOptions()
 """The default test miniature: 10 classes, 20-30 train and 5 validation images each, every quirk."""
@@ -31,3 +36,12 @@ def mini_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def mini_expected(mini_imagenet: Path) -> dict[str, Any]:
     """``expected.json`` of ``mini_imagenet``."""
     return load_expected(mini_imagenet)
+
+
+@pytest.fixture(scope="session")
+def converted(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``mini_imagenet`` converted with two workers: shards, index files and all metadata."""
+    out = tmp_path_factory.mktemp("converted")
+    result = convert(mini_imagenet, out, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    return out

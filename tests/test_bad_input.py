@@ -191,7 +191,7 @@ def test_bad_image_is_skipped_and_listed_with_skip_bad_images(small: Path, tmp_p
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "run_report.json").read_text())
     assert [s["problem"] for s in report["skipped_images"]] == ["empty file"]
-    info = json.loads((out / "dataset_info.json").read_text())
+    info = json.loads((out / "imagenet_convert.json").read_text())
     expected = json.loads((small / "expected.json").read_text())
     assert info["splits"]["train"]["num_examples"] == len(expected["images"]["train"]) - 1
 

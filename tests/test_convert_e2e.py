@@ -10,18 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imagenet_convert import layout
 from imagenet_convert.records import read_records
 from tests.cli import convert, output_files
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def converted(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("converted")
-    result = convert(mini_imagenet, out, "--workers", "2")
-    assert result.returncode == 0, result.stderr
-    return out
 
 
 def _slim_parse(out: Path, split: str) -> dict[str, dict]:
@@ -104,7 +97,7 @@ def test_metadata_beside_the_shards(converted: Path, mini_expected) -> None:
     labels = (converted / "labels.txt").read_text().splitlines()
     assert labels[0] == "0:background"
     assert labels[1:] == [f"{c['label']}:{c['words']}" for c in sorted(classes, key=lambda c: c["label"])]
-    info = json.loads((converted / "dataset_info.json").read_text())
+    info = json.loads((converted / "imagenet_convert.json").read_text())
     assert info["num_classes"] == len(classes) + 1
     for split, images in mini_expected["images"].items():
         entry = info["splits"][split]
@@ -118,6 +111,24 @@ def test_metadata_beside_the_shards(converted: Path, mini_expected) -> None:
         e["reencoded"] for images in mini_expected["images"].values() for e in images.values()
     )
     assert not list((converted / ".imagenet-convert" / "tmp").iterdir())
+    listed = sorted(shard["name"] for entry in info["splits"].values() for shard in entry["shards"])
+    slims = [p.name for pattern in ("train-*", "validation-*") for p in converted.glob(pattern)]
+    assert sorted(slims) == listed  # Slim's patterns match the shards and nothing else
+    assert sorted(p.name for p in (converted / "index").iterdir()) == [f"{name}.idx" for name in listed]
+
+
+def test_overwrite_removes_what_the_earlier_run_wrote_and_nothing_else(
+    converted: Path, mini_imagenet: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "again"
+    shutil.copytree(converted, folder)
+    (folder / "notes.txt").write_text("the user's own file")
+    result = convert(mini_imagenet, folder, "--splits", "validation", "--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert not list(folder.glob("train-*")) and not list((folder / "index").glob("train-*"))
+    assert (folder / "notes.txt").read_text() == "the user's own file"
+    info = json.loads((folder / layout.INFO).read_text())
+    assert list(info["splits"]) == ["validation"]
 
 
 def test_one_worker_and_a_second_run_give_identical_bytes(
@@ -137,14 +148,15 @@ def test_resume_after_partial_run_gives_identical_output(
     for name in ("train-00001-of-00004", "train-00003-of-00004", "validation-00000-of-00002"):
         (partial / name).unlink()
     (work / "done" / "train-00002-of-00004.json").unlink()  # shard written, marker lost: redo it
+    (partial / layout.index_file("train-00000-of-00004")).unlink()  # index lost: redo the shard
     (work / "tmp" / "train-00001-of-00004.stale.tmp").write_bytes(b"half a shard")
-    for name in ("dataset_info.json", "labels.txt", "run_report.json"):
+    for name in (layout.INFO, layout.LABELS, layout.RUN_REPORT):
         (partial / name).unlink()
     result = convert(mini_imagenet, partial, "--workers", "2")
     assert result.returncode == 0, result.stderr
     assert output_files(partial) == output_files(converted)
     assert not list((work / "tmp").iterdir())
-    assert json.loads((partial / "run_report.json").read_text())["resumed_shards"] == 2
+    assert json.loads((partial / "run_report.json").read_text())["resumed_shards"] == 1
 
 
 @pytest.mark.parametrize("changed", [["--seed", "7"], ["--train-shards", "3"]])
