@@ -24,7 +24,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from tqdm import tqdm
 
-from imagenet_convert import __version__, layout
+from imagenet_convert import __version__, layout, tfds_metadata
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
@@ -406,12 +406,14 @@ def dataset_info(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, An
 def write_metadata(
     out: OutputDir, plan: Plan, report: Report, pending: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """labels.txt, imagenet_convert.json and run_report.json, from the shards' markers."""
+    """labels.txt, imagenet_convert.json, TFDS's metadata and run_report.json, from the shards' markers."""
     markers = {s.name: out.read_json(out.path(layout.marker(s.name))) for s in plan.shards}
     info = dataset_info(plan, markers)
     labels = ["0:background"] + [f"{i}:{c.words}" for i, c in enumerate(plan.classes, start=1)]
     out.write_atomic(out.path(layout.LABELS), ("\n".join(labels) + "\n").encode())
     out.write_json(out.path(layout.INFO), info)
+    for name, data in tfds_metadata.files(info, [c.wnid for c in plan.classes]).items():
+        out.write_atomic(out.path(name), data)
     for marker in markers.values():
         report.totals.update(marker["stats"])
         report.skipped += [{"shard": marker["name"], **s} for s in marker["skipped"]]

@@ -34,7 +34,7 @@ from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, SPLITS
 from imagenet_convert.record_index import FRAMING, Span, first_difference, parse_index
-from imagenet_convert.records import Example, TFRecordError, read_records
+from imagenet_convert.records import BOX_KEYS, LISTS, OPTIONAL, SCALARS, Example, TFRecordError, read_records
 
 OFFICIAL: dict[str, tuple[int | None, str | None]] = {
     ARCHIVES["train"]: (147_897_477_120, "1d675b47d978889d74fa0da5fadfb00e"),
@@ -45,16 +45,6 @@ OFFICIAL: dict[str, tuple[int | None, str | None]] = {
 }
 """(size, md5) of the real downloads (ILSVRC2012-FACTS.md, section 1); None where none is published."""
 
-BYTES, INTS, FLOATS = "bytes_list", "int64_list", "float_list"
-SCALARS = {
-    "image/encoded": BYTES, "image/format": BYTES, "image/filename": BYTES, "image/colorspace": BYTES,
-    "image/class/synset": BYTES, "image/class/text": BYTES, "image/height": INTS, "image/width": INTS,
-    "image/channels": INTS, "image/class/label": INTS,
-}  # fmt: skip
-BOX_KEYS = tuple(f"image/object/bbox/{c}" for c in ("xmin", "ymin", "xmax", "ymax"))
-LISTS = {**dict.fromkeys(BOX_KEYS, FLOATS), "image/object/bbox/label": INTS}
-OPTIONAL = {"image/object/class/label": INTS}
-"""Slim's reader parses this key although Slim's writer never wrote it; our writer adds it."""
 CONSTANTS = {"image/format": b"JPEG", "image/colorspace": b"RGB", "image/channels": 3}
 CHUNK = 8 << 20
 

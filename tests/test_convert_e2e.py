@@ -129,6 +129,8 @@ def test_overwrite_removes_what_the_earlier_run_wrote_and_nothing_else(
     assert (folder / "notes.txt").read_text() == "the user's own file"
     info = json.loads((folder / layout.INFO).read_text())
     assert list(info["splits"]) == ["validation"]
+    tfds_info = json.loads((folder / layout.TFDS_INFO).read_text())
+    assert [split["name"] for split in tfds_info["splits"]] == ["validation"]
 
 
 def test_one_worker_and_a_second_run_give_identical_bytes(
@@ -150,7 +152,7 @@ def test_resume_after_partial_run_gives_identical_output(
     (work / "done" / "train-00002-of-00004.json").unlink()  # shard written, marker lost: redo it
     (partial / layout.index_file("train-00000-of-00004")).unlink()  # index lost: redo the shard
     (work / "tmp" / "train-00001-of-00004.stale.tmp").write_bytes(b"half a shard")
-    for name in (layout.INFO, layout.LABELS, layout.RUN_REPORT):
+    for name in layout.METADATA:
         (partial / name).unlink()
     result = convert(mini_imagenet, partial, "--workers", "2")
     assert result.returncode == 0, result.stderr
