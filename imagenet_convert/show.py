@@ -29,7 +29,7 @@ from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
 from imagenet_convert.record_index import parse_index
 from imagenet_convert.records import BOX_KEYS, parse_example, read_records
-from imagenet_convert.verify import VerifyError, load_info
+from imagenet_convert.verify import VerifyError, folder_parser, load_info
 
 THUMB = 180
 """Largest side of an image on the sheet, in pixels."""
@@ -205,17 +205,7 @@ def show(output: str, split: str, count: int, sheet_path: str, wnid: str | None 
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m imagenet_convert show",
-        description=__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-        epilog="Exit status: 0 sheet written, 2 nothing to show or a bad option. Apache Beam's filesystem "
-        "options, as --name=value (e.g. --s3_endpoint_url=URL), apply to gs:// and s3:// folders.",
-    )
-    p.add_argument(
-        "output", metavar="OUTPUT", help="the --output folder of a conversion (or gs://, s3:// prefix)"
-    )
+    p = folder_parser("show", __doc__, "0 sheet written, 2 nothing to show or a bad option")
     p.add_argument("--split", default="train", help="split to show (train)")
     p.add_argument("--count", type=int, default=36, help="images on the sheet (36)")
     p.add_argument("--class", dest="wnid", metavar="WNID", help="show only this class, e.g. n01440764")

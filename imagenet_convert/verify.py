@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError
 from PIL import Image
 from tqdm import tqdm
 
-from imagenet_convert import layout
+from imagenet_convert import layout, tfds_metadata
 from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, SPLITS
@@ -515,9 +515,9 @@ def summarize_split(summary: SplitSummary, entry: dict[str, Any], scans: dict[st
         _compare_split(summary.split, entry, read, summary.problems)
 
 
-def _check_synsets(scans: Iterable[ShardScan], num_leaf_classes: int, problems: Problems) -> None:
+def _check_synsets(scans: Iterable[ShardScan], num_leaf_classes: int, problems: Problems) -> dict[int, str]:
     """One synset per label across shards, and labels in sorted-WNID order as Slim assigns them
-    (labels out of range are reported already)."""
+    (labels out of range are reported already); returns {label: synset} as the records have it."""
     synsets: dict[int, str] = {}
     for scan in scans:
         for label, synset in scan.synsets.items():
@@ -533,7 +533,39 @@ def _check_synsets(scans: Iterable[ShardScan], num_leaf_classes: int, problems: 
                 "labels",
                 f"not in sorted-WNID order: label {label} is {synset}, label {next_label} is {next_synset}",
             )
-            return
+            break
+    return synsets
+
+
+def _check_class_names(
+    data: bytes, info: dict[str, Any], synsets: dict[int, str], problems: Problems
+) -> None:
+    """``background`` and the WNIDs in label order, as the records name them."""
+    names, where = data.decode(errors="replace").splitlines(), layout.TFDS_CLASS_NAMES
+    if len(names) != info["num_classes"] or names[:1] != ["background"] or len(set(names)) != len(names):
+        problems.add(where, f"is not 'background' then {info['num_leaf_classes']} distinct WNIDs")
+    for label, synset in sorted(synsets.items()):
+        if label < len(names) and names[label] != synset:
+            problems.add(where, f"line {label + 1} is {names[label]!r}, but label {label} is {synset}")
+
+
+def check_tfds(out: OutputDir, info: dict[str, Any], synsets: dict[int, str], problems: Problems) -> str:
+    """TFDS's files say what our metadata and the records say (else TFDS would read other splits or
+    name classes wrongly); returns the summary line. Folders from versions before them have none."""
+    if not out.exists(out.path(layout.INFO)):
+        return f"TFDS metadata: not checked ({layout.LEGACY_INFO} is ours: written by an earlier version)"
+    expected = tfds_metadata.files(info, [])
+    for name in expected:
+        try:
+            data = out.read_bytes(out.path(name))
+        except OSError:
+            problems.add(name, "missing or unreadable; TFDS needs it: rerun the conversion to rewrite it")
+            continue
+        if name == layout.TFDS_CLASS_NAMES:
+            _check_class_names(data, info, synsets, problems)
+        elif data != expected[name]:
+            problems.add(name, f"differs from what {layout.INFO} says (edited, or from another conversion)")
+    return f"TFDS metadata: {', '.join(expected)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -656,7 +688,8 @@ def verify(
     rules = Rules(info["num_leaf_classes"], texts, decode, max_problems)
     sizes = {name: files[name][1] for name in files}
     scans = _run_scans(out, present, sizes, rules, workers, beam_args or [])
-    _check_synsets(scans.values(), info["num_leaf_classes"], general)
+    synsets = _check_synsets(scans.values(), info["num_leaf_classes"], general)
+    tfds_line = check_tfds(out, info, synsets, general)
     # After the shard scans: the worker processes fork before any progress bar thread exists.
     inputs = info.get("inputs") or {}
     archive_lines = check_archives(archives, archive_files, inputs, general) if archives else []
@@ -667,6 +700,7 @@ def verify(
         general.extend(summary.problems)
     if texts is not None:
         lines.append(f"labels.txt: {len(texts) + 1} lines")
+    lines.append(tfds_line)
     lines += [f"   archive {line}" for line in archive_lines]
     return Report(lines, general)
 
@@ -675,18 +709,25 @@ def verify(
 # Command line
 
 
-def parser() -> argparse.ArgumentParser:
+def folder_parser(command: str, doc: str, exit_status: str) -> argparse.ArgumentParser:
+    """The parser of a command that reads a converted folder (``verify``, ``show``): OUTPUT first,
+    the module docstring's body as description, Beam's filesystem options allowed."""
     p = argparse.ArgumentParser(
-        prog="python -m imagenet_convert verify",
-        description=__doc__.split("\n", 2)[2],
+        prog=f"python -m imagenet_convert {command}",
+        description=doc.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
-        epilog="Exit status: 0 all is well, 1 problems found (listed), 2 nothing to verify. Apache Beam's "
-        "filesystem options, as --name=value (e.g. --s3_endpoint_url=URL), apply to gs:// and s3:// folders.",
+        epilog=f"Exit status: {exit_status}. Apache Beam's filesystem options, as --name=value "
+        "(e.g. --s3_endpoint_url=URL), apply to gs:// and s3:// folders.",
     )
     p.add_argument(
         "output", metavar="OUTPUT", help="the --output folder of a conversion (or gs://, s3:// prefix)"
     )
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    p = folder_parser("verify", __doc__, "0 all is well, 1 problems found (listed), 2 nothing to verify")
     p.add_argument("--decode", action="store_true", help="also decode every image with Pillow (slow)")
     p.add_argument(
         "--check-archives", metavar="INPUT_DIR",

@@ -136,6 +136,7 @@ def test_good_folder_passes(good: Path, capsys: pytest.CaptureFixture[str], deco
     assert "train: 2/2 shards ok, 5 records, 3 classes, 3 boxes, 0 problems" in text
     assert "validation: 1/1 shard ok, 2 records, 2 classes, 0 boxes, 0 problems" in text
     assert "labels.txt: 4 lines" in text
+    assert "TFDS metadata: dataset_info.json, features.json, image-class-label.labels.txt" in text
     assert text.rstrip().endswith("OK: every check passed")
 
 
@@ -191,6 +192,36 @@ def test_index_file_must_list_the_shards_records(
     code, text = verify(capsys, good)
     assert code == 1 and f"index/train-00001-of-00002.idx: {message}" in text
     assert "train: 1/2 shards ok" in text
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text().replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda good: (good / layout.TFDS_FEATURES).unlink(), "features.json: missing or unreadable"),
+        (
+            lambda good: _replace(good / layout.TFDS_INFO, '"3"', '"4"'),  # a shard length
+            "dataset_info.json: differs from what imagenet_convert.json says",
+        ),
+        (
+            lambda good: _replace(good / layout.TFDS_CLASS_NAMES, "n01000002", "n01000009"),
+            "image-class-label.labels.txt: line 3 is 'n01000009', but label 2 is n01000002",
+        ),
+        (
+            lambda good: _replace(good / layout.TFDS_CLASS_NAMES, "n01000002", "n01000001"),
+            "image-class-label.labels.txt: is not 'background' then 3 distinct WNIDs",
+        ),
+    ],
+)
+def test_tfds_metadata_must_agree(
+    good: Path, capsys: pytest.CaptureFixture[str], damage: Callable[[Path], None], message: str
+) -> None:
+    damage(good)
+    code, text = verify(capsys, good)
+    assert code == 1 and message in text, text
 
 
 def test_extra_shard(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
