@@ -1,8 +1,9 @@
 """``python -m imagenet_convert run``: the ILSVRC2012 archives to TF-Slim TFRecords, on Apache Beam.
 
 The launcher indexes the archives (headers only), plans every shard and saves the plan in the
-output folder; a Beam pipeline then writes the shards in parallel; the launcher finally writes
-``labels.txt``, ``dataset_info.json`` and ``run_report.json`` and prints a summary.
+output folder; a Beam pipeline then writes the shards (and their index files) in parallel; the
+launcher finally writes ``labels.txt``, ``imagenet_convert.json``, TFDS's metadata and
+``run_report.json`` and prints a summary.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ from imagenet_convert.stages import ConversionError, WriteShards
 DESCRIPTION = """\
 Convert the ILSVRC2012 downloads, as downloaded, into sharded TFRecords in exactly TF-Slim's
 format (train-00000-of-01024 ..., validation-00000-of-00128 ..., labels.txt), plus
-dataset_info.json and run_report.json. Nothing is extracted to disk.
+imagenet_convert.json and run_report.json. Nothing is extracted to disk. The same folder also
+serves TFDS (tfds.builder_from_directory reads its dataset_info.json, features.json) and NVIDIA
+DALI (an index file per shard in index/).
 
 --input must hold the files under their official names: ILSVRC2012_img_train.tar,
 ILSVRC2012_img_val.tar, ILSVRC2012_devkit_t12.tar.gz, and optionally
