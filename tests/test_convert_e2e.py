@@ -117,22 +117,6 @@ def test_metadata_beside_the_shards(converted: Path, mini_expected) -> None:
     assert sorted(p.name for p in (converted / "index").iterdir()) == [f"{name}.idx" for name in listed]
 
 
-def test_overwrite_removes_what_the_earlier_run_wrote_and_nothing_else(
-    converted: Path, mini_imagenet: Path, tmp_path: Path
-) -> None:
-    folder = tmp_path / "again"
-    shutil.copytree(converted, folder)
-    (folder / "notes.txt").write_text("the user's own file")
-    result = convert(mini_imagenet, folder, "--splits", "validation", "--overwrite")
-    assert result.returncode == 0, result.stderr
-    assert not list(folder.glob("train-*")) and not list((folder / "index").glob("train-*"))
-    assert (folder / "notes.txt").read_text() == "the user's own file"
-    info = json.loads((folder / layout.INFO).read_text())
-    assert list(info["splits"]) == ["validation"]
-    tfds_info = json.loads((folder / layout.TFDS_INFO).read_text())
-    assert [split["name"] for split in tfds_info["splits"]] == ["validation"]
-
-
 def test_one_worker_and_a_second_run_give_identical_bytes(
     converted: Path, mini_imagenet: Path, tmp_path: Path
 ) -> None:
@@ -172,10 +156,21 @@ def test_changed_options_into_the_same_folder_are_refused(
     assert output_files(converted) == before
 
 
-def test_validation_boxes_on_request(mini_imagenet: Path, mini_expected, tmp_path: Path) -> None:
-    result = convert(mini_imagenet, tmp_path / "out", "--splits", "validation", "--validation-boxes")
+def test_validation_boxes_on_request_over_an_earlier_conversion(
+    converted: Path, mini_imagenet: Path, mini_expected, tmp_path: Path
+) -> None:
+    """Other options into a used folder with --overwrite: what the earlier run wrote goes, nothing else."""
+    folder = tmp_path / "again"
+    shutil.copytree(converted, folder)
+    (folder / "notes.txt").write_text("the user's own file")
+    result = convert(mini_imagenet, folder, "--splits", "validation", "--validation-boxes", "--overwrite")
     assert result.returncode == 0, result.stderr
-    got = _slim_parse(tmp_path / "out", "validation")
+    assert not list(folder.glob("train-*")) and not list((folder / "index").glob("train-*"))
+    assert (folder / "notes.txt").read_text() == "the user's own file"
+    assert list(json.loads((folder / layout.INFO).read_text())["splits"]) == ["validation"]
+    tfds_info = json.loads((folder / layout.TFDS_INFO).read_text())
+    assert [split["name"] for split in tfds_info["splits"]] == ["validation"]
+    got = _slim_parse(folder, "validation")
     for name, exp in mini_expected["images"]["validation"].items():
         boxes = np.stack([got[name][f"image/object/bbox/{k}"] for k in ("xmin", "ymin", "xmax", "ymax")], -1)
         np.testing.assert_array_equal(
