@@ -378,8 +378,8 @@ def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir,
             monitor.stop()
 
 
-def dataset_info(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Deterministic metadata beside the shards: no timings, so reruns give the same bytes."""
+def metadata(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """imagenet_convert.json, deterministic: no timings, so reruns give the same bytes."""
     splits = {}
     for split in plan.options.splits:
         shards = [markers[s.name] for s in plan.split_shards(split)]
@@ -411,7 +411,7 @@ def write_metadata(
 ) -> dict[str, Any]:
     """labels.txt, imagenet_convert.json, TFDS's metadata and run_report.json, from the shards' markers."""
     markers = {s.name: out.read_json(out.path(layout.marker(s.name))) for s in plan.shards}
-    info = dataset_info(plan, markers)
+    info = metadata(plan, markers)
     labels = ["0:background"] + [f"{i}:{c.words}" for i, c in enumerate(plan.classes, start=1)]
     out.write_atomic(out.path(layout.LABELS), ("\n".join(labels) + "\n").encode())
     out.write_json(out.path(layout.INFO), info)
