@@ -81,8 +81,9 @@ def test_tfds_loads_the_folder_as_it_is(converted: Path, mini_expected) -> None:
         plain = {_filename(ex): ex for ex in _plain(converted, split)}
         got = {}
         for example in builder.as_dataset(split=split, shuffle_files=False):  # shards interleaved
-            image = tfds.as_numpy(example)["image"]
-            got[image["filename"].decode()] = image
+            example = tfds.as_numpy(example)
+            assert set(tfds.core.utils.flatten_nest_dict(example)) == set(next(iter(plain.values())))
+            got[example["image"]["filename"].decode()] = example["image"]
         assert sorted(got) == sorted(plain)
         for name, image in got.items():
             want = plain[name]
