@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from imagenet_convert import layout
 
 
@@ -21,6 +23,14 @@ def convert(input_dir: Path, output_dir: Path, *extra: str) -> subprocess.Comple
         "run", "--input", input_dir, "--output", output_dir,
         "--train-shards", "4", "--validation-shards", "2", *extra,
     )  # fmt: skip
+
+
+def convert_once(input_dir: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A fresh folder holding ``input_dir`` converted with two workers (for shared fixtures)."""
+    out = tmp_path_factory.mktemp(name)
+    result = convert(input_dir, out, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    return out
 
 
 def output_files(folder: Path) -> dict[str, bytes]:

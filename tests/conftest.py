@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from imagenet_convert.fake import FakeOptions, generate
-from tests.cli import convert
+from tests.cli import convert_once
 
 MINI_OPTIONS = FakeOptions()
 """The default test miniature: 10 classes, 20-30 train and 5 validation images each, every quirk."""
@@ -41,7 +41,4 @@ def mini_expected(mini_imagenet: Path) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def converted(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``mini_imagenet`` converted with two workers: shards, index files and all metadata."""
-    out = tmp_path_factory.mktemp("converted")
-    result = convert(mini_imagenet, out, "--workers", "2")
-    assert result.returncode == 0, result.stderr
-    return out
+    return convert_once(mini_imagenet, tmp_path_factory, "converted")

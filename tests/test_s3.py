@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from imagenet_convert.fake import ARCHIVES, FakeOptions, generate
-from tests.cli import convert, output_files
+from tests.cli import convert, convert_once, output_files
 from tests.services import CountingProxy, Traffic, counting_proxy, seaweedfs, weed_binary
 
 boto3 = pytest.importorskip("boto3", reason="needs the aws extra: pip install -c constraints.txt '.[aws]'")
@@ -56,10 +56,7 @@ def big_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def local_output(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("local")
-    result = convert(big_imagenet, out, "--workers", "2")
-    assert result.returncode == 0, result.stderr
-    return out
+    return convert_once(big_imagenet, tmp_path_factory, "local")
 
 
 @dataclass
