@@ -11,7 +11,10 @@ MODEL ?= inception_v3
 RUN ?= runs/$(MODEL)
 WORKERS ?= $(shell nproc)
 
-.PHONY: help setup test lint demo fake convert verify train evaluate bench bench-scale clean
+SPLIT ?= train
+SHEET ?= $(SPLIT)-sheet.png
+
+.PHONY: help setup test test-dali lint demo demo-sheet fake convert verify show train evaluate bench bench-scale clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,6 +30,10 @@ setup: $(STAMP) ## Create .venv and install the project (done by every other tar
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m ruff check imagenet_convert pipelines tests
 	$(PY) -m pytest -q
+
+test-dali: $(STAMP) ## Install the 'dali' extra (about 1 GB) and read every record with DALI, CPU only
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,aws,dali]'
+	$(PY) -m pytest -q tests/test_readers.py -k dali
 
 lint: $(STAMP) ## ruff
 	$(PY) -m ruff check imagenet_convert pipelines tests
@@ -48,6 +55,12 @@ evaluate: $(STAMP) ## Evaluate a run: make evaluate OUTPUT=/data/imagenet-tfreco
 
 verify: $(STAMP) ## Check a converted folder: make verify OUTPUT=/data/imagenet-tfrecord
 	$(PY) -m imagenet_convert verify $(OUTPUT) $(ARGS)
+
+show: $(STAMP) ## Contact sheet of a converted split: make show OUTPUT=/data/imagenet-tfrecord [SPLIT=validation] [ARGS='--class n01440764']
+	$(PY) -m imagenet_convert show $(OUTPUT) --split $(SPLIT) --output $(SHEET) $(ARGS)
+
+demo-sheet: $(STAMP) ## Regenerate docs/demo-sheet.png from the demo's miniature (generate + convert, no training)
+	$(PY) -m imagenet_convert demo --sheet docs/demo-sheet.png --workdir $(DEMO)
 
 bench: $(STAMP) ## Conversion vs read/tar -x, warm and cold -> bench-results/bench.json (~15 min; ARGS=--repeat 2)
 	$(PY) -m imagenet_convert.bench --workdir bench-data --results bench-results $(ARGS)

@@ -1,8 +1,9 @@
 """``python -m imagenet_convert run``: the ILSVRC2012 archives to TF-Slim TFRecords, on Apache Beam.
 
 The launcher indexes the archives (headers only), plans every shard and saves the plan in the
-output folder; a Beam pipeline then writes the shards in parallel; the launcher finally writes
-``labels.txt``, ``dataset_info.json`` and ``run_report.json`` and prints a summary.
+output folder; a Beam pipeline then writes the shards (and their index files) in parallel; the
+launcher finally writes ``labels.txt``, ``imagenet_convert.json``, TFDS's metadata and
+``run_report.json`` and prints a summary.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from tqdm import tqdm
 
-from imagenet_convert import __version__, faults, processes, resume
+from imagenet_convert import __version__, faults, layout, processes, resume, tfds_metadata
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import DASK_RUNNER, parse_with_beam_options
 from imagenet_convert.output import OutputDir, absolute
@@ -42,12 +43,14 @@ from imagenet_convert.plan import (
     save_plan,
 )
 from imagenet_convert.sharding import ShardingError
-from imagenet_convert.stages import ConversionError, WriteShards, marker_path
+from imagenet_convert.stages import ConversionError, WriteShards
 
 DESCRIPTION = """\
 Convert the ILSVRC2012 downloads, as downloaded, into sharded TFRecords in exactly TF-Slim's
 format (train-00000-of-01024 ..., validation-00000-of-00128 ..., labels.txt), plus
-dataset_info.json and run_report.json. Nothing is extracted to disk.
+imagenet_convert.json and run_report.json. Nothing is extracted to disk. The same folder also
+serves TFDS (tfds.builder_from_directory reads its dataset_info.json, features.json) and NVIDIA
+DALI (an index file per shard in index/).
 
 --input must hold the files under their official names: ILSVRC2012_img_train.tar,
 ILSVRC2012_img_val.tar, ILSVRC2012_devkit_t12.tar.gz, and optionally
@@ -206,8 +209,8 @@ def output_lock(out: OutputDir) -> Iterator[None]:
         return
     import fcntl
 
-    os.makedirs(out.work(), exist_ok=True)
-    with open(out.work("lock"), "a+") as handle:
+    os.makedirs(out.path(layout.WORK), exist_ok=True)
+    with open(out.path(layout.LOCK), "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -228,8 +231,8 @@ def prepare_output(out: OutputDir) -> None:
     if not _is_local(out.root):
         return
     try:
-        os.makedirs(out.work("tmp"), exist_ok=True)
-        probe = out.work("tmp", ".write-probe")
+        os.makedirs(out.path(layout.TMP_FOLDER), exist_ok=True)
+        probe = out.path(layout.tmp(".write-probe"))
         with open(probe, "w"):
             pass
         os.remove(probe)
@@ -241,12 +244,11 @@ def prepare_output(out: OutputDir) -> None:
 
 def discard_previous(out: OutputDir, manifest: dict[str, Any]) -> None:
     """--overwrite: remove what an earlier run wrote, and nothing else."""
-    ours = [out.path(entry["name"]) for entry in manifest["shards"]]
-    ours += [out.path(name) for name in ("labels.txt", "dataset_info.json", "run_report.json")]
-    out.delete(ours)
-    for folder in ("plan", "done", "errors", "tmp"):
-        out.delete(list(out.sizes(out.work(folder, "*"))))
-    out.delete([out.work("plan.json")])
+    ours = [out.path(name) for entry in manifest["shards"] for name in layout.shard_files(entry["name"])]
+    out.delete(ours + [out.path(name) for name in layout.METADATA])
+    for folder in layout.WORK_FOLDERS:
+        out.delete(list(out.sizes(out.path(folder, "*"))))
+    out.delete([out.path(layout.PLAN_MANIFEST)])
 
 
 def load_or_build_plan(
@@ -305,7 +307,15 @@ def _class_progress() -> Iterator[Any]:
 
 
 def done_markers(out: OutputDir) -> set[str]:
-    return {path.rsplit("/", 1)[-1].removesuffix(".json") for path in out.sizes(out.work("done", "*.json"))}
+    return {layout.marker_shard(path) for path in out.sizes(out.path(layout.marker("*")))}
+
+
+def done_shards(out: OutputDir) -> set[str]:
+    """Shards whose marker, file and index all exist (a marker is written last, but files can be lost)."""
+    return {
+        name for name in done_markers(out)
+        if all(out.exists(out.path(path)) for path in layout.shard_files(name))
+    }  # fmt: skip
 
 
 def _existing_parent(path: str) -> str:
@@ -364,7 +374,7 @@ def beam_logs_to(out: OutputDir) -> Iterator[TextIO]:
     sys.stderr.flush()
     saved = os.dup(2)
     reader, writer = os.pipe()
-    drain = threading.Thread(target=_drain, args=(reader, out.work("beam.log")), daemon=True)
+    drain = threading.Thread(target=_drain, args=(reader, out.path(layout.BEAM_LOG)), daemon=True)
     drain.start()
     os.dup2(writer, 2)
     os.close(writer)
@@ -407,7 +417,7 @@ class ProgressMonitor(threading.Thread):
 
     def _refresh(self) -> None:
         done = done_markers(self._out) & set(self._pending)
-        partial = sum(self._out.sizes(self._out.work("tmp", "*.tmp")).values())
+        partial = sum(self._out.sizes(self._out.path(layout.tmp("*.tmp"))).values())
         self._bar.n = min(self._bar.total, sum(self._pending[name] for name in done) + partial)
         self._bar.set_postfix_str(f"{len(done)}/{len(self._pending)} shards", refresh=True)
         self._watch_workers(len(done) < len(self._pending))
@@ -443,7 +453,7 @@ def temporary_files_in(out: OutputDir) -> Iterator[None]:
         yield
         return
     saved = tempfile.tempdir, os.environ.get("TMPDIR")
-    tempfile.tempdir = os.environ["TMPDIR"] = absolute(out.work("tmp"))  # workers inherit TMPDIR
+    tempfile.tempdir = os.environ["TMPDIR"] = absolute(out.path(layout.TMP_FOLDER))  # workers inherit TMPDIR
     try:
         yield
     finally:
@@ -456,7 +466,7 @@ def temporary_files_in(out: OutputDir) -> Iterator[None]:
 
 def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exception:
     """One line for a failed pipeline: a full disk, the worker's own error line, or Beam's last line."""
-    errors = sorted(out.sizes(out.work("errors", "*.txt")))
+    errors = sorted(out.sizes(out.path(layout.error("*"))))
     line = out.read_bytes(errors[0]).decode().strip() if errors else ""
     if faults.is_disk_full(line or exc):
         left = [shard for shard in pending if shard.name not in done_markers(out)]
@@ -465,7 +475,7 @@ def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exceptio
     if line:
         return ConversionError(line)
     last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    details = out.work("beam.log") if _is_local(out.root) else "the log above and the workers' logs"
+    details = out.path(layout.BEAM_LOG) if _is_local(out.root) else "the log above and the workers' logs"
     return ConversionError(f"the Beam pipeline failed: {last} (details in {details})")
 
 
@@ -493,8 +503,8 @@ def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir,
             monitor.stop()
 
 
-def dataset_info(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Deterministic metadata beside the shards: no timings, so reruns give the same bytes."""
+def metadata(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """imagenet_convert.json, deterministic: no timings, so reruns give the same bytes."""
     splits = {}
     for split in plan.options.splits:
         shards = [markers[s.name] for s in plan.split_shards(split)]
@@ -524,12 +534,14 @@ def dataset_info(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, An
 def write_metadata(
     out: OutputDir, plan: Plan, report: Report, pending: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """labels.txt, dataset_info.json and run_report.json, from the shards' markers."""
-    markers = {s.name: out.read_json(marker_path(out, s.name)) for s in plan.shards}
-    info = dataset_info(plan, markers)
+    """labels.txt, imagenet_convert.json, TFDS's metadata and run_report.json, from the shards' markers."""
+    markers = {s.name: out.read_json(out.path(layout.marker(s.name))) for s in plan.shards}
+    info = metadata(plan, markers)
     labels = ["0:background"] + [f"{i}:{c.words}" for i, c in enumerate(plan.classes, start=1)]
-    out.write_atomic(out.path("labels.txt"), ("\n".join(labels) + "\n").encode())
-    out.write_json(out.path("dataset_info.json"), info)
+    out.write_atomic(out.path(layout.LABELS), ("\n".join(labels) + "\n").encode())
+    out.write_json(out.path(layout.INFO), info)
+    for name, data in tfds_metadata.files(info, [c.wnid for c in plan.classes]).items():
+        out.write_atomic(out.path(name), data)
     for marker in markers.values():
         report.totals.update(marker["stats"])
         report.skipped += [{"shard": marker["name"], **s} for s in marker["skipped"]]
@@ -537,7 +549,7 @@ def write_metadata(
             report.written["images"] += marker["num_records"]
             report.written["bytes"] += marker["bytes"]
     out.write_json(
-        out.path("run_report.json"),
+        out.path(layout.RUN_REPORT),
         {
             "converter": f"imagenet-convert {__version__}",
             "started_at": report.started_at,
@@ -616,7 +628,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
             print(f"{out.root}: this conversion is complete and its inputs are unchanged; nothing to do")
             return 0
         report.warnings = list(plan.warnings)
-        done = {name for name in done_markers(out) if out.exists(out.path(name))}
+        done = done_shards(out)
         pending = [shard for shard in plan.shards if shard.name not in done]
         needed = sum(s.image_bytes + RECORD_OVERHEAD * len(s.images) for s in pending)
         if args.dry_run:
@@ -624,7 +636,8 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
         check_free_space(out, needed)
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        out.delete(list(out.sizes(out.work("tmp", "*"))) + list(out.sizes(out.work("errors", "*"))))
+        stale = [out.path(folder, "*") for folder in (layout.TMP_FOLDER, layout.ERRORS_FOLDER)]
+        out.delete([path for pattern in stale for path in out.sizes(pattern)])
         report.resumed_shards = len(plan.shards) - len(pending)
         if pending:
             with report.timed("write"):

@@ -19,9 +19,14 @@ MODEL = ["--model_name", "resnet_v1_50", "--labels_offset", "1"]
 IMAGE_SIZE = "64"
 
 
-def steps(work: Path) -> list[tuple[str, list[str]]]:
+SHEET_STEPS = ("fake", "run", "show")
+"""What ``--sheet`` runs: the miniature, its conversion and its contact sheet."""
+
+
+def steps(work: Path, sheet: Path | None = None) -> list[tuple[str, list[str]]]:
     """(what, command arguments after ``python -m imagenet_convert``) for each step."""
     download, dataset, run, exported = work / "imagenet", work / "tfrecord", work / "train", work / "exported"
+    sheet = sheet or work / "train-sheet.png"
     return [
         ("Generate a miniature ILSVRC2012 download (10 classes, real names and quirks)",
          ["fake", "--output", str(download), "--train-per-class", "40-50", "--val-images", "100"]),
@@ -30,6 +35,8 @@ def steps(work: Path) -> list[tuple[str, list[str]]]:
           "--validation-shards", "2"]),
         ("Verify the output (CRCs, counts, sha256, Slim format, every image decoded)",
          ["verify", str(dataset), "--decode"]),
+        ("Look at a contact sheet of the train split: images, class words, labels, WNIDs, boxes",
+         ["show", str(dataset), "--count", "12", "--output", str(sheet)]),
         ("Train a TF-Slim ResNet-v1-50 for a few steps (CPU)",
          ["train", "--dataset_dir", str(dataset), *MODEL, "--train_dir", str(run),
           "--train_image_size", IMAGE_SIZE, "--batch_size", "16", "--max_number_of_steps", "100",
@@ -60,20 +67,41 @@ def predict_one(work: Path) -> None:
         print(f"  {probability:6.1%}  {text}")
 
 
+def shrink(sheet: Path) -> None:
+    """64 colours, no dithering: a sixth of the bytes for a picture checked into the repository."""
+    from PIL import Image
+
+    with Image.open(sheet) as image:
+        small = image.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    small.save(sheet, optimize=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m imagenet_convert demo", description=__doc__)
     parser.add_argument(
         "--workdir", default="demo", help="folder for everything the demo makes (wiped first)"
     )
-    work = Path(parser.parse_args(argv).workdir)
+    parser.add_argument(
+        "--sheet", type=Path, metavar="PNG",
+        help="only generate, convert and draw the contact sheet, as a small PNG (docs/demo-sheet.png)",
+    )  # fmt: skip
+    options = parser.parse_args(argv)
+    work = Path(options.workdir)
     shutil.rmtree(work, ignore_errors=True)
     started = time.monotonic()
-    for number, (what, args) in enumerate(steps(work), start=1):
+    chosen = steps(work, options.sheet)
+    if options.sheet:
+        chosen = [step for step in chosen if step[1][0] in SHEET_STEPS]
+    for number, (what, args) in enumerate(chosen, start=1):
         command = [sys.executable, "-m", "imagenet_convert", *args]
         print(f"\n== {number}. {what}\n$ python -m imagenet_convert {shlex.join(args)}", flush=True)
         if subprocess.run(command).returncode != 0:
             print(f"demo: step {number} failed", file=sys.stderr)
             return 1
+    if options.sheet:
+        shrink(options.sheet)
+        print(f"\n{options.sheet}: {options.sheet.stat().st_size / 1e3:.0f} kB")
+        return 0
     predict_one(work)
     print(f"\nDemo finished in {time.monotonic() - started:.0f} s; everything it made is in {work}/")
     return 0

@@ -16,10 +16,11 @@ from typing import Any, NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 
-from imagenet_convert import archives, boxes, devkit
+from imagenet_convert import archives, boxes, devkit, layout
 from imagenet_convert.archives import ArchiveError, Member
+from imagenet_convert.layout import shard_name
 from imagenet_convert.output import OutputDir, json_bytes
-from imagenet_convert.sharding import assign_shards, shard_name
+from imagenet_convert.sharding import assign_shards
 
 FORMAT_VERSION = 2
 """2: a shard's images in the seeded permutation's order, as Slim writes them (1: archive order)."""
@@ -329,17 +330,17 @@ def build_plan(
 def save_plan(out: OutputDir, plan: Plan) -> None:
     """Shard files first, the manifest last: a plan is complete once ``plan.json`` exists."""
     for shard in plan.shards:
-        out.write_atomic(out.work("plan", f"{shard.name}.json"), json_bytes(shard.to_json(), compact=True))
-    out.write_json(out.work("plan.json"), plan.manifest())
+        out.write_atomic(out.path(layout.shard_plan(shard.name)), json_bytes(shard.to_json(), compact=True))
+    out.write_json(out.path(layout.PLAN_MANIFEST), plan.manifest())
 
 
 def load_manifest(out: OutputDir) -> dict[str, Any] | None:
-    path = out.work("plan.json")
+    path = out.path(layout.PLAN_MANIFEST)
     return out.read_json(path) if out.exists(path) else None
 
 
 def load_shard(out: OutputDir, name: str) -> Shard:
-    return Shard.from_json(out.read_json(out.work("plan", f"{name}.json")))
+    return Shard.from_json(out.read_json(out.path(layout.shard_plan(name))))
 
 
 def plan_from_manifest(out: OutputDir, manifest: dict[str, Any]) -> Plan:

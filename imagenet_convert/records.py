@@ -65,6 +65,20 @@ Example = _declare_example_type()
 """Wire-compatible twin of ``tf.train.Example``."""
 
 
+BYTES, INTS, FLOATS = "bytes_list", "int64_list", "float_list"
+SCALARS = {
+    "image/encoded": BYTES, "image/format": BYTES, "image/filename": BYTES, "image/colorspace": BYTES,
+    "image/class/synset": BYTES, "image/class/text": BYTES, "image/height": INTS, "image/width": INTS,
+    "image/channels": INTS, "image/class/label": INTS,
+}  # fmt: skip
+"""Slim's keys with one value each, and the kind of list that holds it."""
+BOX_KEYS = tuple(f"image/object/bbox/{c}" for c in ("xmin", "ymin", "xmax", "ymax"))
+LISTS = {**dict.fromkeys(BOX_KEYS, FLOATS), "image/object/bbox/label": INTS}
+"""Slim's keys with one value per box."""
+OPTIONAL = {"image/object/class/label": INTS}
+"""Slim's reader parses this key although Slim's writer never wrote it; our writer adds it."""
+
+
 @dataclass
 class SlimRecord:
     """One image as TF-Slim's ``build_imagenet_data.py`` stores it."""

@@ -15,12 +15,11 @@ from typing import Any, NoReturn
 
 from apache_beam.io.filesystems import FileSystems
 
+from imagenet_convert import layout
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import FORMAT_VERSION, PlanOptions
 
 ACCEPT_CHANGED = "--accept-changed-inputs"
-WORK_FOLDERS = ("plan", "done", "errors", "tmp")
-"""Per-shard and temporary state of a run in progress, under the work folder."""
 
 
 class ResumeError(Exception):
@@ -108,8 +107,8 @@ def missing_shards(out: OutputDir, manifest: dict[str, Any]) -> list[str]:
 
 def finish(out: OutputDir, manifest: dict[str, Any]) -> None:
     """After a successful run: drop per-shard state, temporaries, the log and the lock; keep the record."""
-    out.write_json(out.work("plan.json"), {**manifest, "finished": True})
-    for folder in WORK_FOLDERS:
-        out.delete(list(out.sizes(out.work(folder, "*"))))
-        out.delete([out.work(folder)])  # a local folder itself (object stores have none)
-    out.delete([out.work("beam.log"), out.work("lock")])
+    out.write_json(out.path(layout.PLAN_MANIFEST), {**manifest, "finished": True})
+    for folder in layout.WORK_FOLDERS:
+        out.delete(list(out.sizes(out.path(folder, "*"))))
+        out.delete([out.path(folder)])  # a local folder itself (object stores have none)
+    out.delete([out.path(layout.BEAM_LOG), out.path(layout.LOCK)])

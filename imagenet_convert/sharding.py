@@ -14,11 +14,6 @@ class ShardingError(ValueError):
     """A shard count that cannot be honoured."""
 
 
-def shard_name(split: str, index: int, count: int) -> str:
-    """Slim's shard file name, e.g. ``train-00000-of-01024``."""
-    return f"{split}-{index:05d}-of-{count:05d}"
-
-
 def assign_shards(items: Sequence[T], seed: int, count: int, split: str) -> list[list[T]]:
     """Shuffle ``items`` with a seeded permutation and cut it into ``count`` contiguous shards.
 

@@ -3,8 +3,9 @@
 Image bytes never pass through a Beam shuffle: the only elements are shard names. A worker reads
 its shard's plan, queues every image's byte range with the kernel in offset order, then reads and
 writes them in the plan's (shuffled) order to a temporary file that is renamed into place once
-complete; a marker file with the shard's counts and sha256 is written after that, so a shard is
-done exactly when its marker is.
+complete, then the shard's index file (DALI's format, from the offsets noted while writing); a
+marker file with the shard's counts and sha256 is written last, so a shard is done exactly when its
+marker is.
 """
 
 from __future__ import annotations
@@ -22,21 +23,14 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert import archives, devkit, images, plan
+from imagenet_convert import archives, devkit, images, layout, plan
 from imagenet_convert.output import OutputDir, absolute, json_bytes
+from imagenet_convert.record_index import index_bytes
 from imagenet_convert.records import SlimRecord, frame
 
 
 class ConversionError(Exception):
     """An input image the run cannot convert; the message names archive, member and remedy."""
-
-
-def marker_path(out: OutputDir, shard: str) -> str:
-    return out.work("done", f"{shard}.json")
-
-
-def error_path(out: OutputDir, shard: str) -> str:
-    return out.work("errors", f"{shard}.txt")
 
 
 def _record(
@@ -57,10 +51,11 @@ def _record(
 def write_shard(
     out: OutputDir, input_dir: str, shard: plan.Shard, classes: dict[int, tuple[str, str]], skip_bad: bool
 ) -> dict[str, Any]:
-    """Write one shard atomically and return its marker (counts, sha256, quirks, skipped images)."""
+    """Write one shard and its index atomically and return its marker (counts, sha256, quirks, skipped)."""
     started = time.monotonic()
     digest, stats, class_counts = hashlib.sha256(), Counter(), Counter()
     skipped: list[dict[str, str]] = []
+    spans: list[tuple[int, int]] = []
     temporary, size = out.temporary(shard.name), 0
     with (
         archives.open_input(FileSystems.join(input_dir, shard.archive)) as source,
@@ -84,10 +79,12 @@ def write_shard(
             framed = frame(record.to_example_bytes())
             sink.write(framed)
             digest.update(framed)
+            spans.append((size, len(framed)))
             size += len(framed)
             class_counts[image.label] += 1
             stats["boxes"] += len(image.boxes)
     out.publish(temporary, out.path(shard.name))
+    out.write_atomic(out.path(layout.index_file(shard.name)), index_bytes(spans))
     marker = {
         "name": shard.name,
         "split": shard.split,
@@ -100,7 +97,7 @@ def write_shard(
         "seconds": round(time.monotonic() - started, 3),
         "worker": f"{socket.gethostname()}:{os.getpid()}",  # which process wrote it (run_report.json)
     }
-    out.write_atomic(marker_path(out, shard.name), json_bytes(marker))
+    out.write_atomic(out.path(layout.marker(shard.name)), json_bytes(marker))
     return marker
 
 
@@ -130,7 +127,7 @@ class WriteShardFn(beam.DoFn):
             # Remote runners only show a traceback; the launcher reads this one line back (if the
             # disk still takes it: the launcher recognises a full disk without it).
             with contextlib.suppress(Exception):
-                self._out.write_atomic(error_path(self._out, shard_name), f"{exc}\n".encode())
+                self._out.write_atomic(self._out.path(layout.error(shard_name)), f"{exc}\n".encode())
             raise
         self._written.inc(marker["num_records"])
         yield marker

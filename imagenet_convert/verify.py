@@ -1,4 +1,4 @@
-"""``python -m imagenet_convert verify OUTPUT``: check a converted folder against its ``dataset_info.json``.
+"""``python -m imagenet_convert verify OUTPUT``: check a converted folder against its metadata.
 
 A conversion reads 150 GB and runs for hours; its user must be able to trust the result before
 training on it for days. This re-reads every shard (TFRecord CRCs, sha256, record counts), parses
@@ -29,10 +29,12 @@ from google.protobuf.message import DecodeError
 from PIL import Image
 from tqdm import tqdm
 
+from imagenet_convert import layout, tfds_metadata
 from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, SPLITS
-from imagenet_convert.records import Example, TFRecordError, read_records
+from imagenet_convert.record_index import FRAMING, Span, first_difference, parse_index
+from imagenet_convert.records import BOX_KEYS, LISTS, OPTIONAL, SCALARS, Example, TFRecordError, read_records
 
 OFFICIAL: dict[str, tuple[int | None, str | None]] = {
     ARCHIVES["train"]: (147_897_477_120, "1d675b47d978889d74fa0da5fadfb00e"),
@@ -43,16 +45,6 @@ OFFICIAL: dict[str, tuple[int | None, str | None]] = {
 }
 """(size, md5) of the real downloads (ILSVRC2012-FACTS.md, section 1); None where none is published."""
 
-BYTES, INTS, FLOATS = "bytes_list", "int64_list", "float_list"
-SCALARS = {
-    "image/encoded": BYTES, "image/format": BYTES, "image/filename": BYTES, "image/colorspace": BYTES,
-    "image/class/synset": BYTES, "image/class/text": BYTES, "image/height": INTS, "image/width": INTS,
-    "image/channels": INTS, "image/class/label": INTS,
-}  # fmt: skip
-BOX_KEYS = tuple(f"image/object/bbox/{c}" for c in ("xmin", "ymin", "xmax", "ymax"))
-LISTS = {**dict.fromkeys(BOX_KEYS, FLOATS), "image/object/bbox/label": INTS}
-OPTIONAL = {"image/object/class/label": INTS}
-"""Slim's reader parses this key although Slim's writer never wrote it; our writer adds it."""
 CONSTANTS = {"image/format": b"JPEG", "image/colorspace": b"RGB", "image/channels": 3}
 CHUNK = 8 << 20
 
@@ -91,7 +83,7 @@ class Rules:
 
 @dataclass
 class ShardScan:
-    """What reading one shard found, before it is compared with ``dataset_info.json``."""
+    """What reading one shard found, before it is compared with ``imagenet_convert.json``."""
 
     name: str
     problems: Problems
@@ -277,16 +269,36 @@ def _note_record(scan: ShardScan, value: dict[str, Any], add: Callable[[str], No
             add(f"label {label} has synset {synset}, earlier records of this shard have {known}")
 
 
+def _check_index(path: str, name: str, spans: list[Span], problems: Problems) -> None:
+    """The shard's index file lists exactly its records (DALI reads by it, without CRCs)."""
+    where = layout.index_file(name)
+    try:
+        with _open(path) as stream:
+            listed = parse_index(stream.read())
+    except OSError:
+        problems.add(where, "missing or unreadable; DALI reads by it: rerun the conversion to rewrite it")
+        return
+    except ValueError as exc:
+        problems.add(where, str(exc))
+        return
+    difference = first_difference(listed, spans)
+    if difference:
+        problems.add(where, difference)
+
+
 def check_shard(
-    path: str, name: str, rules: Rules, on_bytes: Callable[[int], Any] | None = None
-) -> ShardScan:
-    """Read one shard once: framing CRCs, sha256, size, every record's format (and image)."""
-    scan = ShardScan(name, Problems(rules.max_problems))
+    path: str, name: str, rules: Rules, on_bytes: Callable[[int], Any] | None = None,
+    index_path: str | None = None,
+) -> ShardScan:  # fmt: skip
+    """Read one shard once: framing CRCs, sha256, size, every record's format (and image); then
+    compare its index file, when given, with where the records were found."""
+    scan, spans = ShardScan(name, Problems(rules.max_problems)), []
     try:
         with _open(path) as stream:
             reader = _HashingReader(stream, on_bytes)
             try:
                 for index, record in enumerate(read_records(reader)):
+                    spans.append((reader.size - len(record) - FRAMING, len(record) + FRAMING))
                     scan.records = index + 1
 
                     def add(what: str, index: int = index) -> None:
@@ -303,6 +315,8 @@ def check_shard(
         scan.problems.add(name, f"cannot be read: {exc}")
         return scan
     scan.size, scan.sha256 = reader.size, reader.digest.hexdigest()
+    if scan.complete and index_path is not None:
+        _check_index(index_path, name, spans, scan.problems)
     return scan
 
 
@@ -327,24 +341,27 @@ def _require(info: Any, source: str) -> None:
 
 
 def load_info(out: OutputDir) -> dict[str, Any]:
-    """dataset_info.json (or what a folder of bare Slim shards allows), or a VerifyError saying why none."""
-    path = out.path("dataset_info.json")
-    if not out.exists(path):
-        _require_folder(out.root)
-        if out.exists(out.work("plan.json")):
-            raise VerifyError(f"{path}: not found; the conversion has not finished: run it again to resume")
-        bare = _bare_shards_info(out)
-        if bare:
-            return bare
-        raise VerifyError(
-            f"{path}: not found; is this the --output folder of 'python -m imagenet_convert run'?"
-        )
-    try:
-        info = json.loads(out.read_bytes(path))
-    except (ValueError, OSError) as exc:
-        raise VerifyError(f"{path}: cannot be read as JSON ({exc})") from None
-    _require(info, path)
-    return info
+    """Our metadata (``imagenet_convert.json``, or ``dataset_info.json`` from older versions), what a
+    folder of bare Slim shards allows, or a VerifyError saying why there is none."""
+    for name in layout.INFO_FILES:
+        path = out.path(name)
+        if not out.exists(path):
+            continue
+        try:
+            info = json.loads(out.read_bytes(path))
+        except (ValueError, OSError) as exc:
+            raise VerifyError(f"{path}: cannot be read as JSON ({exc})") from None
+        if name == layout.INFO or layout.is_ours(info):  # else TFDS's dataset_info.json: look on
+            _require(info, path)
+            return info
+    path = out.path(layout.INFO)
+    _require_folder(out.root)
+    if out.exists(out.path(layout.PLAN_MANIFEST)):
+        raise VerifyError(f"{path}: not found; the conversion has not finished: run it again to resume")
+    bare = _bare_shards_info(out)
+    if bare:
+        return bare
+    raise VerifyError(f"{path}: not found; is this the --output folder of 'python -m imagenet_convert run'?")
 
 
 def _bare_shards_info(out: OutputDir) -> dict[str, Any] | None:
@@ -353,11 +370,11 @@ def _bare_shards_info(out: OutputDir) -> dict[str, Any] | None:
     files = _shard_files(out, SPLITS)
     if not files:
         return None
-    labels = out.path("labels.txt")
+    labels = out.path(layout.LABELS)
     leaves = len(out.read_bytes(labels).splitlines()) - 1 if out.exists(labels) else 1000
     splits = {split: sorted(name for name in files if name.startswith(f"{split}-")) for split in SPLITS}
     return {
-        "name": "shards without dataset_info.json", "format": "records checked, no metadata to compare with",
+        "name": f"shards without {layout.INFO}", "format": "records checked, no metadata to compare with",
         "num_classes": leaves + 1, "num_leaf_classes": leaves, "bare": True,
         "splits": {s: {"shards": [{"name": n} for n in names]} for s, names in splits.items() if names},
     }  # fmt: skip
@@ -365,23 +382,23 @@ def _bare_shards_info(out: OutputDir) -> dict[str, Any] | None:
 
 def check_labels(out: OutputDir, info: dict[str, Any], problems: Problems) -> dict[int, str] | None:
     """labels.txt as Slim's: ``0:background`` then ``i:words`` for i in 1..num_leaf_classes."""
-    path = out.path("labels.txt")
+    path = out.path(layout.LABELS)
     if info.get("bare") and not out.exists(path):
         return None
     try:
         lines = out.read_bytes(path).decode().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        problems.add("labels.txt", f"cannot be read ({exc})")
+        problems.add(layout.LABELS, f"cannot be read ({exc})")
         return None
     if info["num_classes"] != info["num_leaf_classes"] + 1:
-        problems.add("dataset_info.json", "num_classes is not num_leaf_classes + 1 (background)")
+        problems.add(layout.INFO, "num_classes is not num_leaf_classes + 1 (background)")
     if len(lines) != info["num_classes"]:
-        problems.add("labels.txt", f"{len(lines)} lines, but num_classes is {info['num_classes']}")
+        problems.add(layout.LABELS, f"{len(lines)} lines, but num_classes is {info['num_classes']}")
     texts = {}
     for number, line in enumerate(lines):
         label, _, text = line.partition(":")
         if label != str(number) or (number == 0 and text != "background"):
-            problems.add("labels.txt", f"line {number + 1} is {line!r}, expected '{number}:...'")
+            problems.add(layout.LABELS, f"line {number + 1} is {line!r}, expected '{number}:...'")
         texts[number] = text
     texts.pop(0, None)
     return texts
@@ -408,11 +425,11 @@ def check_listing(
         if name != f"{split}-{index:05d}-of-{len(shards):05d}":
             problems.add(name, f"listed as {split} shard {index} of {len(shards)}: not Slim's name for it")
         if name not in files:
-            problems.add(name, "listed in dataset_info.json but missing")
+            problems.add(name, f"listed in {layout.INFO} but missing")
             continue
         path, size = files[name]
         if "bytes" in shard and shard["bytes"] != size:
-            problems.add(name, f"{size} bytes, dataset_info.json says {shard['bytes']}")
+            problems.add(name, f"{size} bytes, {layout.INFO} says {shard['bytes']}")
         present.append((name, path))
     return present
 
@@ -421,25 +438,32 @@ def check_unlisted(info: dict[str, Any], files: dict[str, tuple[str, int]], prob
     """Shard-named files the metadata does not list: Slim's ``train-*`` pattern would read them too."""
     listed = Counter(shard["name"] for entry in info["splits"].values() for shard in entry["shards"])
     for name in sorted(name for name, count in listed.items() if count > 1):
-        problems.add(name, "listed more than once in dataset_info.json")
+        problems.add(name, f"listed more than once in {layout.INFO}")
     for name in sorted(set(files) - set(listed)):
-        problems.add(name, "not listed in dataset_info.json, but a train-*/validation-* pattern reads it")
+        problems.add(name, f"not listed in {layout.INFO}, but a train-*/validation-* pattern reads it")
 
 
 def _run_scans(
-    shards: list[tuple[str, str]], sizes: dict[str, int], rules: Rules, workers: int, beam_args: list[str]
-) -> dict[str, ShardScan]:
-    """Scan shards in this process (fine-grained progress) or spread over worker processes."""
+    out: OutputDir, shards: list[tuple[str, str]], sizes: dict[str, int], rules: Rules, workers: int,
+    beam_args: list[str], bare: bool = False,
+) -> dict[str, ShardScan]:  # fmt: skip
+    """Scan shards (and their index files) in this process (fine-grained progress) or spread over
+    worker processes; bare Slim shards have index files only if someone wrote them."""
     total, desc = sum(sizes[name] for name, _ in shards), "decode shards" if rules.decode else "check shards"
+    indexes = {name: out.path(layout.index_file(name)) for name, _ in shards}
+    if bare:
+        indexes = {name: path if out.exists(path) else None for name, path in indexes.items()}
     if workers <= 1 or len(shards) <= 1:
         with _bar(total, desc) as bar:
-            return {name: check_shard(path, name, rules, bar.update) for name, path in shards}
+            return {name: check_shard(path, name, rules, bar.update, indexes[name]) for name, path in shards}
     scans = {}
     with ProcessPoolExecutor(
         min(workers, len(shards)), initializer=_init_worker, initargs=(beam_args,)
     ) as pool:
         # Submit before the bar exists: workers fork from a process without tqdm's monitor thread.
-        futures = {pool.submit(check_shard, path, name, rules): name for name, path in shards}
+        futures = {
+            pool.submit(check_shard, path, name, rules, None, indexes[name]): name for name, path in shards
+        }
         with _bar(total, desc) as bar:
             for future in as_completed(futures):
                 scans[futures[future]] = future.result()
@@ -523,23 +547,23 @@ class SplitSummary:
 def _compare_shard(entry: dict[str, Any], scan: ShardScan, problems: Problems) -> None:
     name = entry["name"]
     if scan.complete and scan.records != entry.get("num_records", scan.records):
-        problems.add(name, f"{scan.records} records, dataset_info.json says {entry['num_records']}")
+        problems.add(name, f"{scan.records} records, {layout.INFO} says {entry['num_records']}")
     if scan.sha256 and scan.sha256 != entry.get("sha256", scan.sha256):
-        problems.add(name, f"sha256 {scan.sha256} differs from dataset_info.json's {entry['sha256']}")
+        problems.add(name, f"sha256 {scan.sha256} differs from {layout.INFO}'s {entry['sha256']}")
 
 
 def _compare_split(split: str, entry: dict[str, Any], scans: list[ShardScan], problems: Problems) -> None:
     """Totals, box count and per-class counts of a split whose shards were all read to the end."""
     boxes = sum(scan.boxes for scan in scans)
     if "num_boxes" in entry and boxes != entry["num_boxes"]:
-        problems.add(split, f"{boxes} boxes, dataset_info.json says {entry['num_boxes']}")
+        problems.add(split, f"{boxes} boxes, {layout.INFO} says {entry['num_boxes']}")
     actual = sum((scan.class_counts for scan in scans), Counter())
     expected = {int(label): count for label, count in entry["class_counts"].items()}
     for label in sorted(set(actual) | set(expected)):
         if actual.get(label, 0) != expected.get(label, 0):
             says = expected.get(label, 0)
             problems.add(
-                split, f"class {label}: {actual.get(label, 0)} records, dataset_info.json says {says}"
+                split, f"class {label}: {actual.get(label, 0)} records, {layout.INFO} says {says}"
             )
 
 
@@ -569,9 +593,9 @@ def summarize_split(summary: SplitSummary, entry: dict[str, Any], scans: dict[st
         _compare_split(summary.split, entry, read, summary.problems)
 
 
-def _check_synsets(scans: Iterable[ShardScan], num_leaf_classes: int, problems: Problems) -> None:
+def _check_synsets(scans: Iterable[ShardScan], num_leaf_classes: int, problems: Problems) -> dict[int, str]:
     """One synset per label across shards, and labels in sorted-WNID order as Slim assigns them
-    (labels out of range are reported already)."""
+    (labels out of range are reported already); returns {label: synset} as the records have it."""
     synsets: dict[int, str] = {}
     for scan in scans:
         for label, synset in scan.synsets.items():
@@ -587,7 +611,39 @@ def _check_synsets(scans: Iterable[ShardScan], num_leaf_classes: int, problems: 
                 "labels",
                 f"not in sorted-WNID order: label {label} is {synset}, label {next_label} is {next_synset}",
             )
-            return
+            break
+    return synsets
+
+
+def _check_class_names(
+    data: bytes, info: dict[str, Any], synsets: dict[int, str], problems: Problems
+) -> None:
+    """``background`` and the WNIDs in label order, as the records name them."""
+    names, where = data.decode(errors="replace").splitlines(), layout.TFDS_CLASS_NAMES
+    if len(names) != info["num_classes"] or names[:1] != ["background"] or len(set(names)) != len(names):
+        problems.add(where, f"is not 'background' then {info['num_leaf_classes']} distinct WNIDs")
+    for label, synset in sorted(synsets.items()):
+        if label < len(names) and names[label] != synset:
+            problems.add(where, f"line {label + 1} is {names[label]!r}, but label {label} is {synset}")
+
+
+def check_tfds(out: OutputDir, info: dict[str, Any], synsets: dict[int, str], problems: Problems) -> str:
+    """TFDS's files say what our metadata and the records say (else TFDS would read other splits or
+    name classes wrongly); returns the summary line. Folders from versions before them have none."""
+    if not out.exists(out.path(layout.INFO)):
+        return f"TFDS metadata: not checked ({layout.LEGACY_INFO} is ours: written by an earlier version)"
+    expected = tfds_metadata.files(info, [])
+    for name in expected:
+        try:
+            data = out.read_bytes(out.path(name))
+        except OSError:
+            problems.add(name, "missing or unreadable; TFDS needs it: rerun the conversion to rewrite it")
+            continue
+        if name == layout.TFDS_CLASS_NAMES:
+            _check_class_names(data, info, synsets, problems)
+        elif data != expected[name]:
+            problems.add(name, f"differs from what {layout.INFO} says (edited, or from another conversion)")
+    return f"TFDS metadata: {', '.join(expected)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -708,8 +764,13 @@ def verify(
         splits[split] = SplitSummary(split, len(entry["shards"]), Problems(max_problems))
         present += check_listing(split, entry, files, splits[split].problems)
     rules = Rules(info["num_leaf_classes"], texts, decode, max_problems)
-    scans = _run_scans(present, {name: files[name][1] for name in files}, rules, workers, beam_args or [])
-    _check_synsets(scans.values(), info["num_leaf_classes"], general)
+    sizes = {name: files[name][1] for name in files}
+    bare = bool(info.get("bare"))
+    scans = _run_scans(out, present, sizes, rules, workers, beam_args or [], bare)
+    synsets = _check_synsets(scans.values(), info["num_leaf_classes"], general)
+    tfds_line = "TFDS metadata: not checked (no metadata of ours)"
+    if not bare:
+        tfds_line = check_tfds(out, info, synsets, general)
     # After the shard scans: the worker processes fork before any progress bar thread exists.
     inputs = info.get("inputs") or {}
     archive_lines = check_archives(archives, archive_files, inputs, general) if archives else []
@@ -721,6 +782,7 @@ def verify(
     lines += [s.mixing.warning(s.split) for s in splits.values() if s.mixing and s.mixing.sorted_inside]
     if texts is not None:
         lines.append(f"labels.txt: {len(texts) + 1} lines")
+    lines.append(tfds_line)
     lines += [f"   archive {line}" for line in archive_lines]
     return Report(lines, general)
 
@@ -729,18 +791,25 @@ def verify(
 # Command line
 
 
-def parser() -> argparse.ArgumentParser:
+def folder_parser(command: str, doc: str, exit_status: str) -> argparse.ArgumentParser:
+    """The parser of a command that reads a converted folder (``verify``, ``show``): OUTPUT first,
+    the module docstring's body as description, Beam's filesystem options allowed."""
     p = argparse.ArgumentParser(
-        prog="python -m imagenet_convert verify",
-        description=__doc__.split("\n", 2)[2],
+        prog=f"python -m imagenet_convert {command}",
+        description=doc.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
-        epilog="Exit status: 0 all is well, 1 problems found (listed), 2 nothing to verify. Apache Beam's "
-        "filesystem options, as --name=value (e.g. --s3_endpoint_url=URL), apply to gs:// and s3:// folders.",
+        epilog=f"Exit status: {exit_status}. Apache Beam's filesystem options, as --name=value "
+        "(e.g. --s3_endpoint_url=URL), apply to gs:// and s3:// folders.",
     )
     p.add_argument(
         "output", metavar="OUTPUT", help="the --output folder of a conversion (or gs://, s3:// prefix)"
     )
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    p = folder_parser("verify", __doc__, "0 all is well, 1 problems found (listed), 2 nothing to verify")
     p.add_argument("--decode", action="store_true", help="also decode every image with Pillow (slow)")
     p.add_argument(
         "--check-archives", metavar="INPUT_DIR",

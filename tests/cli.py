@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from imagenet_convert import layout
+
 
 def run_cli(
     *args: str | Path, timeout: float = 300, env: dict[str, str] | None = None
@@ -28,10 +32,20 @@ def convert(
     )  # fmt: skip
 
 
+def convert_once(input_dir: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A fresh folder holding ``input_dir`` converted with two workers (for shared fixtures)."""
+    out = tmp_path_factory.mktemp(name)
+    result = convert(input_dir, out, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 def output_files(folder: Path) -> dict[str, bytes]:
-    """The visible files of an output folder (what a Slim reader or user sees), by name."""
+    """The visible files of an output folder (what readers and users see, index files included) by
+    relative name; not the run report, whose timings differ from run to run."""
+    files = (path.relative_to(folder) for path in sorted(folder.rglob("*")) if path.is_file())
     return {
-        path.name: path.read_bytes()
-        for path in sorted(folder.iterdir())
-        if path.is_file() and path.name != "run_report.json"
+        str(name): (folder / name).read_bytes()
+        for name in files
+        if name.parts[0] != layout.WORK and str(name) != layout.RUN_REPORT
     }

@@ -1,4 +1,9 @@
-"""Shared fixtures, generated once per session: every test reads them, none writes."""
+"""Shared fixtures, each made once per session: every test reads them, none writes.
+
+``mini_imagenet`` is the default miniature download, ``converted`` its conversion by the real CLI
+(four train shards, two validation shards), which every reader's tests share; ``big_imagenet`` and
+``big_local_output`` serve the object-store tests.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import pytest
 
 from imagenet_convert.fake import FakeOptions, generate
 from tests.buckets import BIG, archive_bytes
-from tests.cli import convert
+from tests.cli import convert_once
 
 MINI_OPTIONS = FakeOptions()
 """The default test miniature: 10 classes, 20-30 train and 5 validation images each, every quirk."""
@@ -36,12 +41,9 @@ def mini_expected(mini_imagenet: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def converted_mini(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``mini_imagenet`` converted by the real CLI (2 workers, 4 train and 2 validation shards); read only."""
-    out = tmp_path_factory.mktemp("converted")
-    result = convert(mini_imagenet, out, "--workers", "2")
-    assert result.returncode == 0, result.stderr
-    return out
+def converted(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``mini_imagenet`` converted with two workers: shards, index files and all metadata."""
+    return convert_once(mini_imagenet, tmp_path_factory, "converted")
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +58,4 @@ def big_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def big_local_output(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``big_imagenet`` converted locally: what every object-store run must reproduce byte for byte."""
-    out = tmp_path_factory.mktemp("big_local")
-    result = convert(big_imagenet, out, "--workers", "2")
-    assert result.returncode == 0, result.stderr
-    return out
+    return convert_once(big_imagenet, tmp_path_factory, "big_local")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from imagenet_convert import layout
 from imagenet_convert.fake import FakeOptions, generate
 from tests import damage
 from tests.cli import convert, run_cli
@@ -162,7 +163,7 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str], list[str]]] = {
 def _check_nothing_half_written(out: Path) -> None:
     """Every file under a final shard name is complete: its sha256 is its done-marker's (or, once the
     run finished and dropped the markers, the metadata's)."""
-    info = out / "dataset_info.json"
+    info = out / layout.INFO
     listed = json.loads(info.read_text())["splits"] if info.exists() else {}
     digests = {shard["name"]: shard["sha256"] for split in listed.values() for shard in split["shards"]}
     for shard in [*out.glob("train-*"), *out.glob("validation-*")]:
@@ -196,7 +197,7 @@ def test_bad_image_is_skipped_and_listed_with_skip_bad_images(small: Path, tmp_p
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "run_report.json").read_text())
     assert [s["problem"] for s in report["skipped_images"]] == ["empty file"]
-    info = json.loads((out / "dataset_info.json").read_text())
+    info = json.loads((out / "imagenet_convert.json").read_text())
     expected = json.loads((small / "expected.json").read_text())
     assert info["splits"]["train"]["num_examples"] == len(expected["images"]["train"]) - 1
 

@@ -11,15 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imagenet_convert import layout
 from imagenet_convert.records import parse_example, read_records
 from tests.cli import convert, output_files
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def converted(converted_mini: Path) -> Path:
-    return converted_mini
 
 
 def _slim_parse(out: Path, split: str) -> dict[str, dict]:
@@ -124,7 +120,7 @@ def test_metadata_beside_the_shards(converted: Path, mini_expected) -> None:
     labels = (converted / "labels.txt").read_text().splitlines()
     assert labels[0] == "0:background"
     assert labels[1:] == [f"{c['label']}:{c['words']}" for c in sorted(classes, key=lambda c: c["label"])]
-    info = json.loads((converted / "dataset_info.json").read_text())
+    info = json.loads((converted / "imagenet_convert.json").read_text())
     assert info["num_classes"] == len(classes) + 1
     for split, images in mini_expected["images"].items():
         entry = info["splits"][split]
@@ -140,6 +136,10 @@ def test_metadata_beside_the_shards(converted: Path, mini_expected) -> None:
     work = converted / ".imagenet-convert"
     assert [p.name for p in work.iterdir()] == ["plan.json"], "a finished run keeps only its record"
     assert json.loads((work / "plan.json").read_text())["finished"] is True
+    listed = sorted(shard["name"] for entry in info["splits"].values() for shard in entry["shards"])
+    slims = [p.name for pattern in ("train-*", "validation-*") for p in converted.glob(pattern)]
+    assert sorted(slims) == listed  # Slim's patterns match the shards and nothing else
+    assert sorted(p.name for p in (converted / "index").iterdir()) == [f"{name}.idx" for name in listed]
 
 
 def test_one_worker_and_a_second_run_give_identical_bytes(
@@ -188,10 +188,21 @@ def test_a_folder_of_an_older_version_is_refused_then_overwritten(
     assert output_files(old) == output_files(converted)
 
 
-def test_validation_boxes_on_request(mini_imagenet: Path, mini_expected, tmp_path: Path) -> None:
-    result = convert(mini_imagenet, tmp_path / "out", "--splits", "validation", "--validation-boxes")
+def test_validation_boxes_on_request_over_an_earlier_conversion(
+    converted: Path, mini_imagenet: Path, mini_expected, tmp_path: Path
+) -> None:
+    """Other options into a used folder with --overwrite: what the earlier run wrote goes, nothing else."""
+    folder = tmp_path / "again"
+    shutil.copytree(converted, folder)
+    (folder / "notes.txt").write_text("the user's own file")
+    result = convert(mini_imagenet, folder, "--splits", "validation", "--validation-boxes", "--overwrite")
     assert result.returncode == 0, result.stderr
-    got = _slim_parse(tmp_path / "out", "validation")
+    assert not list(folder.glob("train-*")) and not list((folder / "index").glob("train-*"))
+    assert (folder / "notes.txt").read_text() == "the user's own file"
+    assert list(json.loads((folder / layout.INFO).read_text())["splits"]) == ["validation"]
+    tfds_info = json.loads((folder / layout.TFDS_INFO).read_text())
+    assert [split["name"] for split in tfds_info["splits"]] == ["validation"]
+    got = _slim_parse(folder, "validation")
     for name, exp in mini_expected["images"]["validation"].items():
         boxes = np.stack([got[name][f"image/object/bbox/{k}"] for k in ("xmin", "ymin", "xmax", "ymax")], -1)
         np.testing.assert_array_equal(

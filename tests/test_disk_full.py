@@ -55,7 +55,7 @@ def _fill_once_writing(out: Path, filler: Path, launcher: list[psutil.Process]) 
 
 
 def test_full_disk_stops_the_run_with_one_line_and_the_rerun_resumes(
-    mini_imagenet: Path, converted_mini: Path, tmp_path: Path
+    mini_imagenet: Path, converted: Path, tmp_path: Path
 ) -> None:
     with tmpfs(tmp_path / "disk", "48m") as disk:
         out, filler, processes = disk / "out", disk / "filler", []
@@ -79,7 +79,7 @@ def test_full_disk_stops_the_run_with_one_line_and_the_rerun_resumes(
         filler.unlink()
         resumed = convert(mini_imagenet, out, "--workers", "2")
         assert resumed.returncode == 0, resumed.stderr
-        assert output_files(out) == output_files(converted_mini)
+        assert output_files(out) == output_files(converted)
 
 
 def test_too_little_space_is_said_in_a_unit_that_fits(mini_imagenet: Path, tmp_path: Path) -> None:

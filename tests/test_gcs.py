@@ -118,9 +118,9 @@ def test_every_name_is_published_by_copying_a_complete_temporary_object(
             for source, destination in BATCH_COPY.findall(r.body_head.decode("latin-1")):
                 assert unquote(source).startswith(temporary), f"{destination}: not copied from tmp/"
                 published.add(unquote(destination).removeprefix("out/"))
-    info = json.loads(store.read("out/dataset_info.json"))
+    info = json.loads(store.read("out/imagenet_convert.json"))
     shards = [shard["name"] for split in info["splits"].values() for shard in split["shards"]]
-    assert {*shards, "labels.txt", "dataset_info.json", "run_report.json"} <= published
+    assert {*shards, "labels.txt", "imagenet_convert.json", "run_report.json"} <= published
     assert {f"{WORK}done/{name}.json" for name in shards} <= published
     assert not store.keys(temporary), "temporary objects left behind"
 

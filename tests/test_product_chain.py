@@ -22,7 +22,7 @@ REQUIRED_TOP1 = 0.4
 """Four times chance (10 classes); seen: 0.92 after 100 steps (0.68 after 80)."""
 
 
-def test_converted_miniature_trains_clearly_better_than_chance(mini_imagenet: Path, tmp_path: Path) -> None:
+def test_convertedature_trains_clearly_better_than_chance(mini_imagenet: Path, tmp_path: Path) -> None:
     dataset, run = tmp_path / "tfrecord", tmp_path / "train"
     converted = convert(mini_imagenet, dataset)
     assert converted.returncode == 0, converted.stderr

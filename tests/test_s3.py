@@ -95,9 +95,9 @@ def test_every_name_is_published_by_copying_a_complete_temporary_object(
             published.add(r.path.removeprefix(out))
         else:
             assert r.query == "uploads" or r.query.startswith("uploadId="), f"{r.path}: unexpected {r}"
-    info = json.loads(store.read("out/dataset_info.json"))
+    info = json.loads(store.read("out/imagenet_convert.json"))
     shards = [shard["name"] for split in info["splits"].values() for shard in split["shards"]]
-    assert {*shards, "labels.txt", "dataset_info.json", "run_report.json"} <= published
+    assert {*shards, "labels.txt", "imagenet_convert.json", "run_report.json"} <= published
     assert {f"{WORK}done/{name}.json" for name in shards} <= published
     assert not store.keys(f"out/{WORK}tmp/"), "temporary objects left behind"
 

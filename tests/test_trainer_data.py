@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from imagenet_convert import layout
 from imagenet_convert.trainer import data, preprocessing
 from imagenet_convert.trainer.flags import UsageError
 from tests.trainer_support import Shape, jpeg, slim_example, write_dataset
@@ -47,7 +49,7 @@ def test_grayscale_and_png_records_decode_to_three_channels_with_boxes_in_slims_
     assert colour["object/bbox"].shape == (0, 4) and int(colour["label"]) == 2
 
 
-def test_split_sizes_and_classes_come_from_dataset_info(tmp_path: Path) -> None:
+def test_split_sizes_and_classes_come_from_our_metadata(tmp_path: Path) -> None:
     folder = write_dataset(tmp_path, Shape(num_classes=3, validation_per_class=5, validation_shards=2))
     split = data.load_split(str(folder), "validation")
     assert (split.num_examples, split.num_classes) == (15, 4)
@@ -67,9 +69,17 @@ def test_missing_split_or_shard_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_a_folder_from_slims_own_converter_gets_imagenets_sizes(tmp_path: Path) -> None:
     folder = write_dataset(tmp_path, Shape(num_classes=2))
-    (folder / "dataset_info.json").unlink()
+    (folder / layout.INFO).unlink()
     split = data.load_split(str(folder), "train")
     assert (split.num_examples, split.num_classes, len(split.files)) == (1281167, 1001, 2)
+
+
+def test_our_metadata_under_its_old_name_is_read_but_tfdss_is_not_ours(tmp_path: Path) -> None:
+    folder = write_dataset(tmp_path, Shape(num_classes=3, validation_per_class=5))
+    (folder / layout.INFO).replace(folder / layout.LEGACY_INFO)
+    assert data.load_split(str(folder), "validation").num_examples == 15
+    (folder / layout.LEGACY_INFO).write_text(json.dumps({"name": "imagenet2012", "fileFormat": "tfrecord"}))
+    assert data.load_split(str(folder), "validation").num_examples == 50000  # Slim's constant
 
 
 def _constant(rgb: tuple[int, int, int], height: int = 30, width: int = 40) -> tf.Tensor:

@@ -1,7 +1,7 @@
 """``verify`` on small real output folders: a good one passes, and each kind of damage is found and named.
 
 The folders are written as the converter writes them: records from ``SlimRecord``, TFRecord framing
-from ``records.frame``, and labels.txt / dataset_info.json by the converter's own ``write_metadata``
+from ``records.frame``, and labels.txt / imagenet_convert.json by the converter's own ``write_metadata``
 from per-shard markers, so a change to that format shows up here.
 """
 
@@ -13,17 +13,19 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Callable
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from imagenet_convert import layout
 from imagenet_convert.convert import Report, write_metadata
 from imagenet_convert.devkit import Synset
 from imagenet_convert.output import OutputDir, json_bytes
 from imagenet_convert.plan import ARCHIVES, Plan, PlanOptions, Shard
+from imagenet_convert.record_index import index_bytes
 from imagenet_convert.records import Example, SlimRecord, frame
-from imagenet_convert.stages import marker_path
 from imagenet_convert.verify import main
 from tests.cli import run_cli
 
@@ -63,7 +65,7 @@ def edited(base: SlimRecord, key: str, kind: str | None, values: list) -> bytes:
     return example.SerializeToString(deterministic=True)
 
 
-def layout() -> Records:
+def sample_shards() -> Records:
     """Two train shards and one validation shard, with boxes on some train images."""
     return {
         "train-00000-of-00002": [
@@ -80,9 +82,12 @@ def build(folder: Path, shards: Records) -> Path:
     """Write the shards and their markers as the Beam workers do, then the converter's metadata."""
     out = OutputDir(str(folder))
     for name, records in shards.items():
-        data = b"".join(frame(r if isinstance(r, bytes) else r.to_example_bytes()) for r in records)
+        framed = [frame(r if isinstance(r, bytes) else r.to_example_bytes()) for r in records]
+        data = b"".join(framed)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
+        spans = [(end - len(f), len(f)) for f, end in zip(framed, accumulate(map(len, framed)), strict=True)]
+        out.write_atomic(out.path(layout.index_file(name)), index_bytes(spans))
         parsed = [r for r in records if isinstance(r, SlimRecord)]
         marker = {
             "name": name, "split": name.split("-")[0], "num_records": len(records), "bytes": len(data),
@@ -90,7 +95,7 @@ def build(folder: Path, shards: Records) -> Path:
             "class_counts": {str(k): v for k, v in sorted(Counter(r.label for r in parsed).items())},
             "stats": {"boxes": sum(len(r.boxes) for r in parsed)}, "skipped": [],
         }  # fmt: skip
-        out.write_atomic(marker_path(out, name), json_bytes(marker))
+        out.write_atomic(out.path(layout.marker(name)), json_bytes(marker))
     archive = {"train": ARCHIVES["train"], "validation": ARCHIVES["validation"]}
     plan = Plan(
         fingerprint="0" * 64,
@@ -104,9 +109,9 @@ def build(folder: Path, shards: Records) -> Path:
 
 
 def edit_info(folder: Path, change: Callable[[dict], None]) -> None:
-    info = json.loads((folder / "dataset_info.json").read_text())
+    info = json.loads((folder / "imagenet_convert.json").read_text())
     change(info)
-    (folder / "dataset_info.json").write_text(json.dumps(info))
+    (folder / "imagenet_convert.json").write_text(json.dumps(info))
 
 
 def verify(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
@@ -117,7 +122,7 @@ def verify(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, 
 
 @pytest.fixture
 def good(tmp_path: Path) -> Path:
-    return build(tmp_path / "out", layout())
+    return build(tmp_path / "out", sample_shards())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,7 +136,14 @@ def test_good_folder_passes(good: Path, capsys: pytest.CaptureFixture[str], deco
     assert "train: 2/2 shards ok, 5 records, 3 classes, 3 boxes, 0 problems" in text
     assert "validation: 1/1 shard ok, 2 records, 2 classes, 0 boxes, 0 problems" in text
     assert "labels.txt: 4 lines" in text
+    assert "TFDS metadata: dataset_info.json, features.json, image-class-label.labels.txt" in text
     assert text.rstrip().endswith("OK: every check passed")
+
+
+def test_metadata_under_its_old_name_is_still_read(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (good / layout.INFO).replace(good / layout.LEGACY_INFO)
+    code, text = verify(capsys, good, "--workers", "1")
+    assert code == 0, text
 
 
 def test_real_cli_decodes_in_worker_processes(good: Path) -> None:
@@ -160,15 +172,63 @@ def test_missing_shard(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (good / "train-00001-of-00002").unlink()
     code, text = verify(capsys, good)
     assert code == 1
-    assert "train-00001-of-00002: listed in dataset_info.json but missing" in text
+    assert "train-00001-of-00002: listed in imagenet_convert.json but missing" in text
     assert "train: 1/2 shards ok" in text
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda path: path.unlink(), "missing or unreadable; DALI reads by it"),
+        (lambda path: path.write_text("0 100\n"), "line 1 says 0 100, but record 0 is at 0 "),
+        (lambda path: path.write_text(path.read_text().splitlines()[0] + "\n"), "1 lines for 2 records"),
+        (lambda path: path.write_text("zero\n"), "line 1 is 'zero', not '<offset> <length>'"),
+    ],
+)
+def test_index_file_must_list_the_shards_records(
+    good: Path, capsys: pytest.CaptureFixture[str], damage: Callable[[Path], None], message: str
+) -> None:
+    damage(good / layout.index_file("train-00001-of-00002"))
+    code, text = verify(capsys, good)
+    assert code == 1 and f"index/train-00001-of-00002.idx: {message}" in text
+    assert "train: 1/2 shards ok" in text
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text().replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda good: (good / layout.TFDS_FEATURES).unlink(), "features.json: missing or unreadable"),
+        (
+            lambda good: _replace(good / layout.TFDS_INFO, '"3"', '"4"'),  # a shard length
+            "dataset_info.json: differs from what imagenet_convert.json says",
+        ),
+        (
+            lambda good: _replace(good / layout.TFDS_CLASS_NAMES, "n01000002", "n01000009"),
+            "image-class-label.labels.txt: line 3 is 'n01000009', but label 2 is n01000002",
+        ),
+        (
+            lambda good: _replace(good / layout.TFDS_CLASS_NAMES, "n01000002", "n01000001"),
+            "image-class-label.labels.txt: is not 'background' then 3 distinct WNIDs",
+        ),
+    ],
+)
+def test_tfds_metadata_must_agree(
+    good: Path, capsys: pytest.CaptureFixture[str], damage: Callable[[Path], None], message: str
+) -> None:
+    damage(good)
+    code, text = verify(capsys, good)
+    assert code == 1 and message in text, text
 
 
 def test_extra_shard(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copy(good / "train-00000-of-00002", good / "train-00000-of-00001")  # left by an older run
     code, text = verify(capsys, good)
     assert code == 1
-    assert "train-00000-of-00001: not listed in dataset_info.json" in text
+    assert "train-00000-of-00001: not listed in imagenet_convert.json" in text
     assert "FAILED: 1 problem" in text
 
 
@@ -176,7 +236,7 @@ def test_wrong_record_count(good: Path, capsys: pytest.CaptureFixture[str]) -> N
     edit_info(good, lambda info: info["splits"]["validation"]["shards"][0].update(num_records=3))
     code, text = verify(capsys, good)
     assert code == 1
-    assert "validation-00000-of-00001: 2 records, dataset_info.json says 3" in text
+    assert "validation-00000-of-00001: 2 records, imagenet_convert.json says 3" in text
     assert "validation: num_examples is 2, its shards hold 3" in text
 
 
@@ -185,7 +245,7 @@ def test_wrong_sha256(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, text = verify(capsys, good)
     assert code == 1
     assert f"train-00001-of-00002: sha256 {'0' * 64}" not in text
-    assert f"differs from dataset_info.json's {'0' * 64}" in text
+    assert f"differs from imagenet_convert.json's {'0' * 64}" in text
     assert "FAILED: 1 problem" in text
 
 
@@ -197,8 +257,8 @@ def test_class_count_mismatch(good: Path, capsys: pytest.CaptureFixture[str]) ->
     edit_info(good, move_one)
     code, text = verify(capsys, good)
     assert code == 1
-    assert "train: class 1: 2 records, dataset_info.json says 1" in text
-    assert "train: class 2: 2 records, dataset_info.json says 3" in text
+    assert "train: class 1: 2 records, imagenet_convert.json says 1" in text
+    assert "train: class 2: 2 records, imagenet_convert.json says 3" in text
 
 
 def test_labels_txt_must_match_num_classes(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -214,7 +274,7 @@ def test_labels_txt_must_match_num_classes(good: Path, capsys: pytest.CaptureFix
 
 
 def test_label_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shards = layout()
+    shards = sample_shards()
     shards["validation-00000-of-00001"][1] = record(4, 2)
     code, text = verify(capsys, build(tmp_path, shards))
     assert code == 1
@@ -243,7 +303,7 @@ FORMAT_PROBLEMS = {
 @pytest.mark.parametrize("case", FORMAT_PROBLEMS)
 def test_record_format_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
     damaged, message = FORMAT_PROBLEMS[case]
-    shards = layout()
+    shards = sample_shards()
     shards["train-00001-of-00002"][1] = damaged
     code, text = verify(capsys, build(tmp_path, shards))
     assert code == 1
@@ -252,7 +312,7 @@ def test_record_format_problems(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_synset_must_stay_with_its_label(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shards = layout()
+    shards = sample_shards()
     shards["validation-00000-of-00001"][0] = record(1, 1, synset="n09999999")
     code, text = verify(capsys, build(tmp_path, shards))
     assert code == 1
@@ -262,7 +322,7 @@ def test_synset_must_stay_with_its_label(tmp_path: Path, capsys: pytest.CaptureF
 def test_undecodable_image_is_found_only_with_decode(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shards = layout()
+    shards = sample_shards()
     truncated = record(2, 11)
     truncated.encoded = truncated.encoded[: len(truncated.encoded) // 2]  # CRC-valid: written that way
     shards["train-00000-of-00002"][1] = truncated
@@ -274,7 +334,7 @@ def test_undecodable_image_is_found_only_with_decode(
 
 
 def test_decoded_size_must_match_the_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shards = layout()
+    shards = sample_shards()
     shards["train-00000-of-00002"][2] = record(3, 12, height=99)
     code, text = verify(capsys, build(tmp_path, shards), "--decode")
     assert code == 1
@@ -282,7 +342,7 @@ def test_decoded_size_must_match_the_record(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_problem_list_is_capped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shards = layout()
+    shards = sample_shards()
     shards["train-00000-of-00002"] = [record(9, n, synset="n09000009") for n in range(6)]
     code, text = verify(capsys, build(tmp_path, shards), "--max-problems", "2")
     assert code == 1
@@ -324,9 +384,9 @@ def test_archive_of_another_size_than_the_converted_one(good: Path, tmp_path: Pa
     ("prepare", "message"),
     [
         (lambda folder: shutil.rmtree(folder), "no such folder"),
-        (lambda folder: [p.unlink() for p in folder.iterdir() if p.is_file()], "dataset_info.json: not"),
-        (lambda folder: (folder / "dataset_info.json").write_text("{"), "cannot be read as JSON"),
-        (lambda folder: (folder / "dataset_info.json").write_text("{}"), "missing num_classes"),
+        (lambda folder: [p.unlink() for p in folder.iterdir() if p.is_file()], "imagenet_convert.json: not"),
+        (lambda folder: (folder / "imagenet_convert.json").write_text("{"), "cannot be read as JSON"),
+        (lambda folder: (folder / "imagenet_convert.json").write_text("{}"), "missing num_classes"),
     ],
 )
 def test_nothing_to_verify_is_one_line_and_exit_2(

@@ -1,6 +1,6 @@
 """Small Slim-format datasets for the trainer tests, written here rather than by the converter.
 
-``write_dataset`` lays out what the converter writes (shards, ``labels.txt``, ``dataset_info.json``)
+``write_dataset`` lays out what the converter writes (shards, ``labels.txt``, ``imagenet_convert.json``)
 with one solid, noisy colour per class, which a small net learns in a few hundred steps. Swapping in
 the converter's output only needs a folder of that layout.
 """
@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from imagenet_convert import layout
 from imagenet_convert.trainer import data, train
 
 COLOURS = {
@@ -116,7 +117,7 @@ def _write_shards(folder: Path, split: str, records: list[bytes], num_shards: in
 
 
 def write_dataset(folder: Path, shape: Shape = Shape(), seed: int = 0) -> Path:
-    """Shards, ``labels.txt`` and ``dataset_info.json`` as the converter lays them out; returns ``folder``."""
+    """Shards, ``labels.txt`` and ``imagenet_convert.json`` as the converter lays them out; returns it."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     splits = {}
@@ -138,7 +139,7 @@ def write_dataset(folder: Path, shape: Shape = Shape(), seed: int = 0) -> Path:
         "num_leaf_classes": shape.num_classes,
         "splits": splits,
     }
-    (folder / "dataset_info.json").write_text(json.dumps(info, indent=2))
+    (folder / layout.INFO).write_text(json.dumps(info, indent=2))
     return folder
 
 

@@ -1,6 +1,6 @@
 """tf.data over the converted shards, parsed exactly as Slim's ``datasets/imagenet.py`` parses them.
 
-Split sizes and the number of classes come from the converter's ``dataset_info.json``, so epochs (and
+Split sizes and the number of classes come from the converter's ``imagenet_convert.json``, so epochs (and
 with them learning-rate decay) are measured on what was really written, not on ImageNet's constants.
 """
 
@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from imagenet_convert import layout
 from imagenet_convert.trainer.flags import UsageError
 
 log = logging.getLogger(__name__)
 
-INFO_FILE = "dataset_info.json"
-LABELS_FILE = "labels.txt"
-# Slim's datasets/imagenet.py, for a folder converted by Slim itself (no dataset_info.json).
+INFO_FILE = layout.INFO
+# Slim's datasets/imagenet.py, for a folder converted by Slim itself (no imagenet_convert.json).
 _SLIM_NUM_CLASSES = 1001
 _SLIM_SPLIT_SIZES = {"train": 1281167, "validation": 50000}
 
@@ -44,11 +44,15 @@ def _join(folder: str, name: str) -> str:
 
 
 def _read_info(dataset_dir: str) -> dict | None:
-    path = _join(dataset_dir, INFO_FILE)
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+    """Our metadata, under its name or the one older versions used (where TFDS's may be instead)."""
+    for name in layout.INFO_FILES:
+        path = _join(dataset_dir, name)
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as f:
+                info = json.load(f)
+            if name == layout.INFO or layout.is_ours(info):
+                return info
+    return None
 
 
 def num_classes(dataset_dir: str) -> int:
@@ -58,7 +62,7 @@ def num_classes(dataset_dir: str) -> int:
 
 
 def load_split(dataset_dir: str | None, split: str) -> Split:
-    """The split's shards and sizes from ``dataset_info.json`` (Slim's constants if the folder lacks it)."""
+    """The split's shards and sizes from our metadata (Slim's constants if the folder lacks it)."""
     if not dataset_dir:
         raise UsageError("You must supply the dataset directory with --dataset_dir")
     info = _read_info(dataset_dir)
@@ -89,7 +93,7 @@ def _slim_split(dataset_dir: str, split: str) -> Split:
 
 def read_labels(dataset_dir: str) -> dict[int, str]:
     """``labels.txt`` (``0:background``, ``1:tench, Tinca tinca``, ...) as label -> text."""
-    with tf.io.gfile.GFile(_join(dataset_dir, LABELS_FILE)) as f:
+    with tf.io.gfile.GFile(_join(dataset_dir, layout.LABELS)) as f:
         lines = [line.rstrip("\n") for line in f if line.strip()]
     return {int(label): text for label, text in (line.split(":", 1) for line in lines)}
 

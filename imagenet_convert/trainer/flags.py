@@ -65,7 +65,7 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
 def _add_dataset_flags(parser: argparse.ArgumentParser, split: str) -> None:
     parser.add_argument("--dataset_name", default="imagenet", help="only 'imagenet' (the converted shards)")
     parser.add_argument("--dataset_split_name", default=split, help=f"the split to read ({split})")
-    parser.add_argument("--dataset_dir", default=None, help="folder of the shards and dataset_info.json")
+    parser.add_argument("--dataset_dir", default=None, help="folder of the shards and imagenet_convert.json")
     parser.add_argument("--batch_size", type=int, default=32 if split == "train" else 100)
     parser.add_argument(
         "--num_preprocessing_threads", type=int, default=4, help="parallel decode and preprocessing calls"
@@ -115,7 +115,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning_rate_decay_factor", type=float, default=0.94)
     p.add_argument(
         "--num_epochs_per_decay", type=float, default=2.0,
-        help="epochs of the split (its size from dataset_info.json) per decay; per clone, as in Slim",
+        help="epochs of the split (its size from imagenet_convert.json) per decay; per clone, as in Slim",
     )  # fmt: skip
     p.add_argument("--checkpoint_path", default=None, help="checkpoint (or its folder) to fine-tune from")
     p.add_argument("--checkpoint_exclude_scopes", default=None, help="comma-separated scopes not restored")
@@ -167,7 +167,7 @@ def export_parser() -> argparse.ArgumentParser:
         "--checkpoint_path", required=True, help="a checkpoint, or a folder: its latest checkpoint"
     )
     p.add_argument("--output_dir", required=True, help="where the SavedModel is written (must not exist)")
-    p.add_argument("--dataset_dir", default=None, help="for labels.txt and num_classes (dataset_info.json)")
+    p.add_argument("--dataset_dir", default=None, help="for labels.txt and num_classes")
     p.add_argument("--num_classes", type=int, default=None, help="without --dataset_dir; default 1001")
     p.add_argument("--image_size", type=int, default=None, help="default: the model's own size")
     return p
