@@ -26,7 +26,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from tqdm import tqdm
 
-from imagenet_convert import __version__, faults, layout, processes, resume, tfds_metadata
+from imagenet_convert import __version__, faults, filenames, processes, resume, tfds_metadata
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import DASK_RUNNER, parse_with_beam_options
 from imagenet_convert.output import OutputDir, absolute
@@ -209,8 +209,8 @@ def output_lock(out: OutputDir) -> Iterator[None]:
         return
     import fcntl
 
-    os.makedirs(out.path(layout.WORK), exist_ok=True)
-    with open(out.path(layout.LOCK), "a+") as handle:
+    os.makedirs(out.path(filenames.WORK), exist_ok=True)
+    with open(out.path(filenames.LOCK), "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -231,8 +231,8 @@ def prepare_output(out: OutputDir) -> None:
     if not _is_local(out.root):
         return
     try:
-        os.makedirs(out.path(layout.TMP_FOLDER), exist_ok=True)
-        probe = out.path(layout.tmp(".write-probe"))
+        os.makedirs(out.path(filenames.TMP_FOLDER), exist_ok=True)
+        probe = out.path(filenames.tmp(".write-probe"))
         with open(probe, "w"):
             pass
         os.remove(probe)
@@ -244,11 +244,11 @@ def prepare_output(out: OutputDir) -> None:
 
 def discard_previous(out: OutputDir, manifest: dict[str, Any]) -> None:
     """--overwrite: remove what an earlier run wrote, and nothing else."""
-    ours = [out.path(name) for entry in manifest["shards"] for name in layout.shard_files(entry["name"])]
-    out.delete(ours + [out.path(name) for name in layout.METADATA])
-    for folder in layout.WORK_FOLDERS:
+    ours = [out.path(name) for entry in manifest["shards"] for name in filenames.shard_files(entry["name"])]
+    out.delete(ours + [out.path(name) for name in filenames.METADATA])
+    for folder in filenames.WORK_FOLDERS:
         out.delete(list(out.sizes(out.path(folder, "*"))))
-    out.delete([out.path(layout.PLAN_MANIFEST)])
+    out.delete([out.path(filenames.PLAN_MANIFEST)])
 
 
 def load_or_build_plan(
@@ -307,14 +307,14 @@ def _class_progress() -> Iterator[Any]:
 
 
 def done_markers(out: OutputDir) -> set[str]:
-    return {layout.marker_shard(path) for path in out.sizes(out.path(layout.marker("*")))}
+    return {filenames.marker_shard(path) for path in out.sizes(out.path(filenames.marker("*")))}
 
 
 def done_shards(out: OutputDir) -> set[str]:
     """Shards whose marker, file and index all exist (a marker is written last, but files can be lost)."""
     return {
         name for name in done_markers(out)
-        if all(out.exists(out.path(path)) for path in layout.shard_files(name))
+        if all(out.exists(out.path(path)) for path in filenames.shard_files(name))
     }  # fmt: skip
 
 
@@ -374,7 +374,7 @@ def beam_logs_to(out: OutputDir) -> Iterator[TextIO]:
     sys.stderr.flush()
     saved = os.dup(2)
     reader, writer = os.pipe()
-    drain = threading.Thread(target=_drain, args=(reader, out.path(layout.BEAM_LOG)), daemon=True)
+    drain = threading.Thread(target=_drain, args=(reader, out.path(filenames.BEAM_LOG)), daemon=True)
     drain.start()
     os.dup2(writer, 2)
     os.close(writer)
@@ -417,7 +417,7 @@ class ProgressMonitor(threading.Thread):
 
     def _refresh(self) -> None:
         done = done_markers(self._out) & set(self._pending)
-        partial = sum(self._out.sizes(self._out.path(layout.tmp("*.tmp"))).values())
+        partial = sum(self._out.sizes(self._out.path(filenames.tmp("*.tmp"))).values())
         self._bar.n = min(self._bar.total, sum(self._pending[name] for name in done) + partial)
         self._bar.set_postfix_str(f"{len(done)}/{len(self._pending)} shards", refresh=True)
         self._watch_workers(len(done) < len(self._pending))
@@ -453,7 +453,8 @@ def temporary_files_in(out: OutputDir) -> Iterator[None]:
         yield
         return
     saved = tempfile.tempdir, os.environ.get("TMPDIR")
-    tempfile.tempdir = os.environ["TMPDIR"] = absolute(out.path(layout.TMP_FOLDER))  # workers inherit TMPDIR
+    # Workers inherit TMPDIR.
+    tempfile.tempdir = os.environ["TMPDIR"] = absolute(out.path(filenames.TMP_FOLDER))
     try:
         yield
     finally:
@@ -466,7 +467,7 @@ def temporary_files_in(out: OutputDir) -> Iterator[None]:
 
 def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exception:
     """One line for a failed pipeline: a full disk, the worker's own error line, or Beam's last line."""
-    errors = sorted(out.sizes(out.path(layout.error("*"))))
+    errors = sorted(out.sizes(out.path(filenames.error("*"))))
     line = out.read_bytes(errors[0]).decode().strip() if errors else ""
     if faults.is_disk_full(line or exc):
         left = [shard for shard in pending if shard.name not in done_markers(out)]
@@ -475,7 +476,7 @@ def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exceptio
     if line:
         return ConversionError(line)
     last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    details = out.path(layout.BEAM_LOG) if _is_local(out.root) else "the log above and the workers' logs"
+    details = out.path(filenames.BEAM_LOG) if _is_local(out.root) else "the log above and the workers' logs"
     return ConversionError(f"the Beam pipeline failed: {last} (details in {details})")
 
 
@@ -535,11 +536,11 @@ def write_metadata(
     out: OutputDir, plan: Plan, report: Report, pending: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """labels.txt, imagenet_convert.json, TFDS's metadata and run_report.json, from the shards' markers."""
-    markers = {s.name: out.read_json(out.path(layout.marker(s.name))) for s in plan.shards}
+    markers = {s.name: out.read_json(out.path(filenames.marker(s.name))) for s in plan.shards}
     info = metadata(plan, markers)
     labels = ["0:background"] + [f"{i}:{c.words}" for i, c in enumerate(plan.classes, start=1)]
-    out.write_atomic(out.path(layout.LABELS), ("\n".join(labels) + "\n").encode())
-    out.write_json(out.path(layout.INFO), info)
+    out.write_atomic(out.path(filenames.LABELS), ("\n".join(labels) + "\n").encode())
+    out.write_json(out.path(filenames.INFO), info)
     for name, data in tfds_metadata.files(info, [c.wnid for c in plan.classes]).items():
         out.write_atomic(out.path(name), data)
     for marker in markers.values():
@@ -549,7 +550,7 @@ def write_metadata(
             report.written["images"] += marker["num_records"]
             report.written["bytes"] += marker["bytes"]
     out.write_json(
-        out.path(layout.RUN_REPORT),
+        out.path(filenames.RUN_REPORT),
         {
             "converter": f"imagenet-convert {__version__}",
             "started_at": report.started_at,
@@ -636,7 +637,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
         check_free_space(out, needed)
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        stale = [out.path(folder, "*") for folder in (layout.TMP_FOLDER, layout.ERRORS_FOLDER)]
+        stale = [out.path(folder, "*") for folder in (filenames.TMP_FOLDER, filenames.ERRORS_FOLDER)]
         out.delete([path for pattern in stale for path in out.sizes(pattern)])
         report.resumed_shards = len(plan.shards) - len(pending)
         if pending:

@@ -17,7 +17,7 @@ from typing import Any
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 
 
 class OutputDir:
@@ -27,7 +27,7 @@ class OutputDir:
         self.root = root.rstrip("/") if "://" in root else root.rstrip("/") or "/"
 
     def path(self, *parts: str) -> str:
-        """A path under the folder; ``parts`` may be ``layout``'s slash-separated names."""
+        """A path under the folder; ``parts`` may be ``filenames``'s slash-separated names."""
         return FileSystems.join(self.root, *parts)
 
     def exists(self, path: str) -> bool:
@@ -42,7 +42,7 @@ class OutputDir:
 
     def temporary(self, name: str) -> str:
         """A fresh name in the hidden temp folder (never matched by Slim's ``train-*``)."""
-        return self.path(layout.tmp(f"{name}.{uuid.uuid4().hex}.tmp"))
+        return self.path(filenames.tmp(f"{name}.{uuid.uuid4().hex}.tmp"))
 
     def publish(self, temporary: str, final: str) -> None:
         """Move a completely written file to its final name (replacing an older one atomically)."""

@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 
-from imagenet_convert import archives, boxes, devkit, layout
+from imagenet_convert import archives, boxes, devkit, filenames
 from imagenet_convert.archives import ArchiveError, Member
-from imagenet_convert.layout import shard_name
+from imagenet_convert.filenames import shard_name
 from imagenet_convert.output import OutputDir, json_bytes
 from imagenet_convert.sharding import assign_shards
 
@@ -330,17 +330,18 @@ def build_plan(
 def save_plan(out: OutputDir, plan: Plan) -> None:
     """Shard files first, the manifest last: a plan is complete once ``plan.json`` exists."""
     for shard in plan.shards:
-        out.write_atomic(out.path(layout.shard_plan(shard.name)), json_bytes(shard.to_json(), compact=True))
-    out.write_json(out.path(layout.PLAN_MANIFEST), plan.manifest())
+        data = json_bytes(shard.to_json(), compact=True)
+        out.write_atomic(out.path(filenames.shard_plan(shard.name)), data)
+    out.write_json(out.path(filenames.PLAN_MANIFEST), plan.manifest())
 
 
 def load_manifest(out: OutputDir) -> dict[str, Any] | None:
-    path = out.path(layout.PLAN_MANIFEST)
+    path = out.path(filenames.PLAN_MANIFEST)
     return out.read_json(path) if out.exists(path) else None
 
 
 def load_shard(out: OutputDir, name: str) -> Shard:
-    return Shard.from_json(out.read_json(out.path(layout.shard_plan(name))))
+    return Shard.from_json(out.read_json(out.path(filenames.shard_plan(name))))
 
 
 def plan_from_manifest(out: OutputDir, manifest: dict[str, Any]) -> Plan:

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from apache_beam.io.filesystems import FileSystems
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import FORMAT_VERSION, PlanOptions
 
@@ -107,8 +107,8 @@ def missing_shards(out: OutputDir, manifest: dict[str, Any]) -> list[str]:
 
 def finish(out: OutputDir, manifest: dict[str, Any]) -> None:
     """After a successful run: drop per-shard state, temporaries, the log and the lock; keep the record."""
-    out.write_json(out.path(layout.PLAN_MANIFEST), {**manifest, "finished": True})
-    for folder in layout.WORK_FOLDERS:
+    out.write_json(out.path(filenames.PLAN_MANIFEST), {**manifest, "finished": True})
+    for folder in filenames.WORK_FOLDERS:
         out.delete(list(out.sizes(out.path(folder, "*"))))
         out.delete([out.path(folder)])  # a local folder itself (object stores have none)
-    out.delete([out.path(layout.BEAM_LOG), out.path(layout.LOCK)])
+    out.delete([out.path(filenames.BEAM_LOG), out.path(filenames.LOCK)])

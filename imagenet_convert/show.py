@@ -24,7 +24,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, ImageDraw, ImageFont
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
 from imagenet_convert.record_index import parse_index
@@ -88,10 +88,10 @@ def _records(out: OutputDir, shard: str) -> Iterator[dict[str, list]]:
 def _records_at(out: OutputDir, shard: str, numbers: list[int]) -> list[dict[str, list]]:
     """Those records of a shard: read where its index file says they are, or in one pass up to the
     last of them in a folder written before index files existed."""
-    if not out.exists(out.path(layout.index_file(shard))):
+    if not out.exists(out.path(filenames.index_file(shard))):
         head = islice(_records(out, shard), max(numbers) + 1)
         return [ex for number, ex in enumerate(head) if number in numbers]
-    with _open(out, layout.index_file(shard)) as stream:
+    with _open(out, filenames.index_file(shard)) as stream:
         spans = parse_index(stream.read())
     found = []
     with _open(out, shard) as stream:
@@ -170,7 +170,7 @@ def draw(examples: list[dict[str, list]]) -> Sheet:
 
 def _class_names(out: OutputDir) -> list[str] | None:
     """The WNIDs TFDS's class names file lists (None for folders without one)."""
-    path = out.path(layout.TFDS_CLASS_NAMES)
+    path = out.path(filenames.TFDS_CLASS_NAMES)
     return out.read_bytes(path).decode().split() if out.exists(path) else None
 
 

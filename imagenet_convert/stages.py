@@ -23,7 +23,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert import archives, devkit, images, layout, plan
+from imagenet_convert import archives, devkit, filenames, images, plan
 from imagenet_convert.output import OutputDir, absolute, json_bytes
 from imagenet_convert.record_index import index_bytes
 from imagenet_convert.records import SlimRecord, frame
@@ -84,7 +84,7 @@ def write_shard(
             class_counts[image.label] += 1
             stats["boxes"] += len(image.boxes)
     out.publish(temporary, out.path(shard.name))
-    out.write_atomic(out.path(layout.index_file(shard.name)), index_bytes(spans))
+    out.write_atomic(out.path(filenames.index_file(shard.name)), index_bytes(spans))
     marker = {
         "name": shard.name,
         "split": shard.split,
@@ -97,7 +97,7 @@ def write_shard(
         "seconds": round(time.monotonic() - started, 3),
         "worker": f"{socket.gethostname()}:{os.getpid()}",  # which process wrote it (run_report.json)
     }
-    out.write_atomic(out.path(layout.marker(shard.name)), json_bytes(marker))
+    out.write_atomic(out.path(filenames.marker(shard.name)), json_bytes(marker))
     return marker
 
 
@@ -127,7 +127,7 @@ class WriteShardFn(beam.DoFn):
             # Remote runners only show a traceback; the launcher reads this one line back (if the
             # disk still takes it: the launcher recognises a full disk without it).
             with contextlib.suppress(Exception):
-                self._out.write_atomic(self._out.path(layout.error(shard_name)), f"{exc}\n".encode())
+                self._out.write_atomic(self._out.path(filenames.error(shard_name)), f"{exc}\n".encode())
             raise
         self._written.inc(marker["num_records"])
         yield marker

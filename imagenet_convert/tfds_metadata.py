@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.records import BYTES, FLOATS, INTS, LISTS, OPTIONAL, SCALARS
 
 VERSION = "1.0.0"
@@ -71,7 +71,7 @@ def dataset_info(info: dict[str, Any]) -> dict[str, Any]:
     """``dataset_info.json`` from our metadata: the splits' shard lengths and bytes, Slim's file names."""
     splits = [
         {
-            "filepathTemplate": layout.SHARD_TEMPLATE,
+            "filepathTemplate": filenames.SHARD_TEMPLATE,
             "name": split,
             "numBytes": str(sum(shard["bytes"] for shard in entry["shards"])),
             "shardLengths": [str(shard["num_records"]) for shard in entry["shards"]],
@@ -94,7 +94,7 @@ def dataset_info(info: dict[str, Any]) -> dict[str, Any]:
 def files(info: dict[str, Any], wnids: Sequence[str]) -> dict[str, bytes]:
     """{name in the output folder: bytes} of TFDS's metadata; ``wnids`` are labels 1, 2, ... in order."""
     return {
-        layout.TFDS_INFO: json.dumps(dataset_info(info), indent=2, sort_keys=True).encode(),
-        layout.TFDS_FEATURES: json.dumps(features(info["num_classes"]), indent=4, sort_keys=True).encode(),
-        layout.TFDS_CLASS_NAMES: "".join(f"{name}\n" for name in ("background", *wnids)).encode(),
+        filenames.TFDS_INFO: json.dumps(dataset_info(info), indent=2, sort_keys=True).encode(),
+        filenames.TFDS_FEATURES: json.dumps(features(info["num_classes"]), indent=4, sort_keys=True).encode(),
+        filenames.TFDS_CLASS_NAMES: "".join(f"{name}\n" for name in ("background", *wnids)).encode(),
     }

@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError
 from PIL import Image
 from tqdm import tqdm
 
-from imagenet_convert import layout, tfds_metadata
+from imagenet_convert import filenames, tfds_metadata
 from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, SPLITS
@@ -271,7 +271,7 @@ def _note_record(scan: ShardScan, value: dict[str, Any], add: Callable[[str], No
 
 def _check_index(path: str, name: str, spans: list[Span], problems: Problems) -> None:
     """The shard's index file lists exactly its records (DALI reads by it, without CRCs)."""
-    where = layout.index_file(name)
+    where = filenames.index_file(name)
     try:
         with _open(path) as stream:
             listed = parse_index(stream.read())
@@ -343,7 +343,7 @@ def _require(info: Any, source: str) -> None:
 def load_info(out: OutputDir) -> dict[str, Any]:
     """Our metadata (``imagenet_convert.json``, or ``dataset_info.json`` from older versions), what a
     folder of bare Slim shards allows, or a VerifyError saying why there is none."""
-    for name in layout.INFO_FILES:
+    for name in filenames.INFO_FILES:
         path = out.path(name)
         if not out.exists(path):
             continue
@@ -351,12 +351,12 @@ def load_info(out: OutputDir) -> dict[str, Any]:
             info = json.loads(out.read_bytes(path))
         except (ValueError, OSError) as exc:
             raise VerifyError(f"{path}: cannot be read as JSON ({exc})") from None
-        if name == layout.INFO or layout.is_ours(info):  # else TFDS's dataset_info.json: look on
+        if name == filenames.INFO or filenames.is_ours(info):  # else TFDS's dataset_info.json: look on
             _require(info, path)
             return info
-    path = out.path(layout.INFO)
+    path = out.path(filenames.INFO)
     _require_folder(out.root)
-    if out.exists(out.path(layout.PLAN_MANIFEST)):
+    if out.exists(out.path(filenames.PLAN_MANIFEST)):
         raise VerifyError(f"{path}: not found; the conversion has not finished: run it again to resume")
     bare = _bare_shards_info(out)
     if bare:
@@ -370,11 +370,11 @@ def _bare_shards_info(out: OutputDir) -> dict[str, Any] | None:
     files = _shard_files(out, SPLITS)
     if not files:
         return None
-    labels = out.path(layout.LABELS)
+    labels = out.path(filenames.LABELS)
     leaves = len(out.read_bytes(labels).splitlines()) - 1 if out.exists(labels) else 1000
     splits = {split: sorted(name for name in files if name.startswith(f"{split}-")) for split in SPLITS}
     return {
-        "name": f"shards without {layout.INFO}", "format": "records checked, no metadata to compare with",
+        "name": f"shards without {filenames.INFO}", "format": "records checked, no metadata to compare with",
         "num_classes": leaves + 1, "num_leaf_classes": leaves, "bare": True,
         "splits": {s: {"shards": [{"name": n} for n in names]} for s, names in splits.items() if names},
     }  # fmt: skip
@@ -382,23 +382,23 @@ def _bare_shards_info(out: OutputDir) -> dict[str, Any] | None:
 
 def check_labels(out: OutputDir, info: dict[str, Any], problems: Problems) -> dict[int, str] | None:
     """labels.txt as Slim's: ``0:background`` then ``i:words`` for i in 1..num_leaf_classes."""
-    path = out.path(layout.LABELS)
+    path = out.path(filenames.LABELS)
     if info.get("bare") and not out.exists(path):
         return None
     try:
         lines = out.read_bytes(path).decode().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        problems.add(layout.LABELS, f"cannot be read ({exc})")
+        problems.add(filenames.LABELS, f"cannot be read ({exc})")
         return None
     if info["num_classes"] != info["num_leaf_classes"] + 1:
-        problems.add(layout.INFO, "num_classes is not num_leaf_classes + 1 (background)")
+        problems.add(filenames.INFO, "num_classes is not num_leaf_classes + 1 (background)")
     if len(lines) != info["num_classes"]:
-        problems.add(layout.LABELS, f"{len(lines)} lines, but num_classes is {info['num_classes']}")
+        problems.add(filenames.LABELS, f"{len(lines)} lines, but num_classes is {info['num_classes']}")
     texts = {}
     for number, line in enumerate(lines):
         label, _, text = line.partition(":")
         if label != str(number) or (number == 0 and text != "background"):
-            problems.add(layout.LABELS, f"line {number + 1} is {line!r}, expected '{number}:...'")
+            problems.add(filenames.LABELS, f"line {number + 1} is {line!r}, expected '{number}:...'")
         texts[number] = text
     texts.pop(0, None)
     return texts
@@ -425,11 +425,11 @@ def check_listing(
         if name != f"{split}-{index:05d}-of-{len(shards):05d}":
             problems.add(name, f"listed as {split} shard {index} of {len(shards)}: not Slim's name for it")
         if name not in files:
-            problems.add(name, f"listed in {layout.INFO} but missing")
+            problems.add(name, f"listed in {filenames.INFO} but missing")
             continue
         path, size = files[name]
         if "bytes" in shard and shard["bytes"] != size:
-            problems.add(name, f"{size} bytes, {layout.INFO} says {shard['bytes']}")
+            problems.add(name, f"{size} bytes, {filenames.INFO} says {shard['bytes']}")
         present.append((name, path))
     return present
 
@@ -438,9 +438,9 @@ def check_unlisted(info: dict[str, Any], files: dict[str, tuple[str, int]], prob
     """Shard-named files the metadata does not list: Slim's ``train-*`` pattern would read them too."""
     listed = Counter(shard["name"] for entry in info["splits"].values() for shard in entry["shards"])
     for name in sorted(name for name, count in listed.items() if count > 1):
-        problems.add(name, f"listed more than once in {layout.INFO}")
+        problems.add(name, f"listed more than once in {filenames.INFO}")
     for name in sorted(set(files) - set(listed)):
-        problems.add(name, f"not listed in {layout.INFO}, but a train-*/validation-* pattern reads it")
+        problems.add(name, f"not listed in {filenames.INFO}, but a train-*/validation-* pattern reads it")
 
 
 def _run_scans(
@@ -450,7 +450,7 @@ def _run_scans(
     """Scan shards (and their index files) in this process (fine-grained progress) or spread over
     worker processes; bare Slim shards have index files only if someone wrote them."""
     total, desc = sum(sizes[name] for name, _ in shards), "decode shards" if rules.decode else "check shards"
-    indexes = {name: out.path(layout.index_file(name)) for name, _ in shards}
+    indexes = {name: out.path(filenames.index_file(name)) for name, _ in shards}
     if bare:
         indexes = {name: path if out.exists(path) else None for name, path in indexes.items()}
     if workers <= 1 or len(shards) <= 1:
@@ -547,23 +547,23 @@ class SplitSummary:
 def _compare_shard(entry: dict[str, Any], scan: ShardScan, problems: Problems) -> None:
     name = entry["name"]
     if scan.complete and scan.records != entry.get("num_records", scan.records):
-        problems.add(name, f"{scan.records} records, {layout.INFO} says {entry['num_records']}")
+        problems.add(name, f"{scan.records} records, {filenames.INFO} says {entry['num_records']}")
     if scan.sha256 and scan.sha256 != entry.get("sha256", scan.sha256):
-        problems.add(name, f"sha256 {scan.sha256} differs from {layout.INFO}'s {entry['sha256']}")
+        problems.add(name, f"sha256 {scan.sha256} differs from {filenames.INFO}'s {entry['sha256']}")
 
 
 def _compare_split(split: str, entry: dict[str, Any], scans: list[ShardScan], problems: Problems) -> None:
     """Totals, box count and per-class counts of a split whose shards were all read to the end."""
     boxes = sum(scan.boxes for scan in scans)
     if "num_boxes" in entry and boxes != entry["num_boxes"]:
-        problems.add(split, f"{boxes} boxes, {layout.INFO} says {entry['num_boxes']}")
+        problems.add(split, f"{boxes} boxes, {filenames.INFO} says {entry['num_boxes']}")
     actual = sum((scan.class_counts for scan in scans), Counter())
     expected = {int(label): count for label, count in entry["class_counts"].items()}
     for label in sorted(set(actual) | set(expected)):
         if actual.get(label, 0) != expected.get(label, 0):
             says = expected.get(label, 0)
             problems.add(
-                split, f"class {label}: {actual.get(label, 0)} records, {layout.INFO} says {says}"
+                split, f"class {label}: {actual.get(label, 0)} records, {filenames.INFO} says {says}"
             )
 
 
@@ -619,7 +619,7 @@ def _check_class_names(
     data: bytes, info: dict[str, Any], synsets: dict[int, str], problems: Problems
 ) -> None:
     """``background`` and the WNIDs in label order, as the records name them."""
-    names, where = data.decode(errors="replace").splitlines(), layout.TFDS_CLASS_NAMES
+    names, where = data.decode(errors="replace").splitlines(), filenames.TFDS_CLASS_NAMES
     if len(names) != info["num_classes"] or names[:1] != ["background"] or len(set(names)) != len(names):
         problems.add(where, f"is not 'background' then {info['num_leaf_classes']} distinct WNIDs")
     for label, synset in sorted(synsets.items()):
@@ -630,8 +630,8 @@ def _check_class_names(
 def check_tfds(out: OutputDir, info: dict[str, Any], synsets: dict[int, str], problems: Problems) -> str:
     """TFDS's files say what our metadata and the records say (else TFDS would read other splits or
     name classes wrongly); returns the summary line. Folders from versions before them have none."""
-    if not out.exists(out.path(layout.INFO)):
-        return f"TFDS metadata: not checked ({layout.LEGACY_INFO} is ours: written by an earlier version)"
+    if not out.exists(out.path(filenames.INFO)):
+        return f"TFDS metadata: not checked ({filenames.LEGACY_INFO} is ours: written by an earlier version)"
     expected = tfds_metadata.files(info, [])
     for name in expected:
         try:
@@ -639,10 +639,10 @@ def check_tfds(out: OutputDir, info: dict[str, Any], synsets: dict[int, str], pr
         except OSError:
             problems.add(name, "missing or unreadable; TFDS needs it: rerun the conversion to rewrite it")
             continue
-        if name == layout.TFDS_CLASS_NAMES:
+        if name == filenames.TFDS_CLASS_NAMES:
             _check_class_names(data, info, synsets, problems)
         elif data != expected[name]:
-            problems.add(name, f"differs from what {layout.INFO} says (edited, or from another conversion)")
+            problems.add(name, f"differs from what {filenames.INFO} says (edited, or another conversion)")
     return f"TFDS metadata: {', '.join(expected)}"
 
 

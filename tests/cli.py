@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 
 
 def run_cli(
@@ -47,5 +47,5 @@ def output_files(folder: Path) -> dict[str, bytes]:
     return {
         str(name): (folder / name).read_bytes()
         for name in files
-        if name.parts[0] != layout.WORK and str(name) != layout.RUN_REPORT
+        if name.parts[0] != filenames.WORK and str(name) != filenames.RUN_REPORT
     }

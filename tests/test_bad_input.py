@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.fake import FakeOptions, generate
 from tests import damage
 from tests.cli import convert, run_cli
@@ -163,7 +163,7 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str], list[str]]] = {
 def _check_nothing_half_written(out: Path) -> None:
     """Every file under a final shard name is complete: its sha256 is its done-marker's (or, once the
     run finished and dropped the markers, the metadata's)."""
-    info = out / layout.INFO
+    info = out / filenames.INFO
     listed = json.loads(info.read_text())["splits"] if info.exists() else {}
     digests = {shard["name"]: shard["sha256"] for split in listed.values() for shard in split["shards"]}
     for shard in [*out.glob("train-*"), *out.glob("validation-*")]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.records import parse_example, read_records
 from tests.cli import convert, output_files
 
@@ -199,8 +199,8 @@ def test_validation_boxes_on_request_over_an_earlier_conversion(
     assert result.returncode == 0, result.stderr
     assert not list(folder.glob("train-*")) and not list((folder / "index").glob("train-*"))
     assert (folder / "notes.txt").read_text() == "the user's own file"
-    assert list(json.loads((folder / layout.INFO).read_text())["splits"]) == ["validation"]
-    tfds_info = json.loads((folder / layout.TFDS_INFO).read_text())
+    assert list(json.loads((folder / filenames.INFO).read_text())["splits"]) == ["validation"]
+    tfds_info = json.loads((folder / filenames.TFDS_INFO).read_text())
     assert [split["name"] for split in tfds_info["splits"]] == ["validation"]
     got = _slim_parse(folder, "validation")
     for name, exp in mini_expected["images"]["validation"].items():

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.records import parse_example, read_records
 
 pytestmark = pytest.mark.slow
 
 
 def _shards(converted: Path, split: str) -> list[str]:
-    info = json.loads((converted / layout.INFO).read_text())
+    info = json.loads((converted / filenames.INFO).read_text())
     return [shard["name"] for shard in info["splits"][split]["shards"]]
 
 
@@ -58,7 +58,7 @@ TensorFlow does: the two cannot share a process, so it reads in its own, as in a
 
 def test_the_tfrecord_package_reads_every_record_through_the_index(converted: Path) -> None:
     names = _shards(converted, "train") + _shards(converted, "validation")
-    argv = [str(converted / path) for name in names for path in (name, layout.index_file(name))]
+    argv = [str(converted / path) for name in names for path in (name, filenames.index_file(name))]
     reader = subprocess.run(
         [sys.executable, "-c", TFRECORD_READER, *argv], capture_output=True, text=True, timeout=120
     )
@@ -66,7 +66,8 @@ def test_the_tfrecord_package_reads_every_record_through_the_index(converted: Pa
     result = json.loads(reader.stdout)
     for name in names:
         got = result[str(converted / name)]
-        assert got["index"] == (converted / layout.index_file(name)).read_text(), name  # its own tfrecord2idx
+        index = (converted / filenames.index_file(name)).read_text()
+        assert got["index"] == index, name  # its own tfrecord2idx
         with (converted / name).open("rb") as stream:
             assert got["records"] == [hashlib.sha256(record).hexdigest() for record in read_records(stream)]
 
@@ -103,7 +104,10 @@ def test_tfds_metadata_is_what_tfds_writes_itself(converted: Path, tmp_path: Pat
     for path in converted.glob("*-of-*"):
         os.symlink(path, tmp_path / path.name)
     template = tfds.core.ShardedFileTemplate(
-        data_dir=tmp_path, template=layout.SHARD_TEMPLATE, dataset_name=info.name, filetype_suffix="tfrecord"
+        data_dir=tmp_path,
+        template=filenames.SHARD_TEMPLATE,
+        dataset_name=info.name,
+        filetype_suffix="tfrecord",
     )
     splits = [
         tfds.core.SplitInfo(
@@ -116,7 +120,7 @@ def test_tfds_metadata_is_what_tfds_writes_itself(converted: Path, tmp_path: Pat
         data_dir=tmp_path, features=info.features, split_infos=splits, filename_template=template,
         description=info.description, homepage=info.homepage, check_data=False,
     )  # fmt: skip
-    for name in (layout.TFDS_INFO, layout.TFDS_FEATURES, layout.TFDS_CLASS_NAMES):
+    for name in (filenames.TFDS_INFO, filenames.TFDS_FEATURES, filenames.TFDS_CLASS_NAMES):
         assert (converted / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 
@@ -134,7 +138,7 @@ def test_dali_reads_and_decodes_every_record_through_the_index(converted: Path) 
         def read(names: list[str] = names):
             record = fn.readers.tfrecord(
                 path=[str(converted / name) for name in names],
-                index_path=[str(converted / layout.index_file(name)) for name in names],
+                index_path=[str(converted / filenames.index_file(name)) for name in names],
                 features={
                     "image/encoded": tfrec.FixedLenFeature((), tfrec.string, ""),
                     "image/filename": tfrec.FixedLenFeature((), tfrec.string, ""),
@@ -150,8 +154,8 @@ def test_dali_reads_and_decodes_every_record_through_the_index(converted: Path) 
         pipeline = read()
         pipeline.build()
         assert pipeline.epoch_size("reader") == len(plain)
-        images, filenames, labels = pipeline.run()
+        images, names_out, labels = pipeline.run()
         for i, want in enumerate(plain):
-            assert filenames.at(i).tobytes().decode() == _filename(want)
+            assert names_out.at(i).tobytes().decode() == _filename(want)
             assert int(labels.at(i)[0]) == want["image/class/label"][0]
             assert images.at(i).shape == (*want["image/height"], *want["image/width"], 3)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagenet_convert.layout import shard_name
+from imagenet_convert.filenames import shard_name
 from imagenet_convert.sharding import ShardingError, assign_shards
 
 ITEMS = [f"n01440764_{n}.JPEG" for n in range(1000)]

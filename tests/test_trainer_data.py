@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.trainer import data, preprocessing
 from imagenet_convert.trainer.flags import UsageError
 from tests.trainer_support import Shape, jpeg, slim_example, write_dataset
@@ -69,16 +69,17 @@ def test_missing_split_or_shard_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_a_folder_from_slims_own_converter_gets_imagenets_sizes(tmp_path: Path) -> None:
     folder = write_dataset(tmp_path, Shape(num_classes=2))
-    (folder / layout.INFO).unlink()
+    (folder / filenames.INFO).unlink()
     split = data.load_split(str(folder), "train")
     assert (split.num_examples, split.num_classes, len(split.files)) == (1281167, 1001, 2)
 
 
 def test_our_metadata_under_its_old_name_is_read_but_tfdss_is_not_ours(tmp_path: Path) -> None:
     folder = write_dataset(tmp_path, Shape(num_classes=3, validation_per_class=5))
-    (folder / layout.INFO).replace(folder / layout.LEGACY_INFO)
+    (folder / filenames.INFO).replace(folder / filenames.LEGACY_INFO)
     assert data.load_split(str(folder), "validation").num_examples == 15
-    (folder / layout.LEGACY_INFO).write_text(json.dumps({"name": "imagenet2012", "fileFormat": "tfrecord"}))
+    tfds_info = {"name": "imagenet2012", "fileFormat": "tfrecord"}
+    (folder / filenames.LEGACY_INFO).write_text(json.dumps(tfds_info))
     assert data.load_split(str(folder), "validation").num_examples == 50000  # Slim's constant
 
 

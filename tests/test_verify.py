@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.convert import Report, write_metadata
 from imagenet_convert.devkit import Synset
 from imagenet_convert.output import OutputDir, json_bytes
@@ -87,7 +87,7 @@ def build(folder: Path, shards: Records) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
         spans = [(end - len(f), len(f)) for f, end in zip(framed, accumulate(map(len, framed)), strict=True)]
-        out.write_atomic(out.path(layout.index_file(name)), index_bytes(spans))
+        out.write_atomic(out.path(filenames.index_file(name)), index_bytes(spans))
         parsed = [r for r in records if isinstance(r, SlimRecord)]
         marker = {
             "name": name, "split": name.split("-")[0], "num_records": len(records), "bytes": len(data),
@@ -95,7 +95,7 @@ def build(folder: Path, shards: Records) -> Path:
             "class_counts": {str(k): v for k, v in sorted(Counter(r.label for r in parsed).items())},
             "stats": {"boxes": sum(len(r.boxes) for r in parsed)}, "skipped": [],
         }  # fmt: skip
-        out.write_atomic(out.path(layout.marker(name)), json_bytes(marker))
+        out.write_atomic(out.path(filenames.marker(name)), json_bytes(marker))
     archive = {"train": ARCHIVES["train"], "validation": ARCHIVES["validation"]}
     plan = Plan(
         fingerprint="0" * 64,
@@ -141,7 +141,7 @@ def test_good_folder_passes(good: Path, capsys: pytest.CaptureFixture[str], deco
 
 
 def test_metadata_under_its_old_name_is_still_read(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (good / layout.INFO).replace(good / layout.LEGACY_INFO)
+    (good / filenames.INFO).replace(good / filenames.LEGACY_INFO)
     code, text = verify(capsys, good, "--workers", "1")
     assert code == 0, text
 
@@ -188,7 +188,7 @@ def test_missing_shard(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_index_file_must_list_the_shards_records(
     good: Path, capsys: pytest.CaptureFixture[str], damage: Callable[[Path], None], message: str
 ) -> None:
-    damage(good / layout.index_file("train-00001-of-00002"))
+    damage(good / filenames.index_file("train-00001-of-00002"))
     code, text = verify(capsys, good)
     assert code == 1 and f"index/train-00001-of-00002.idx: {message}" in text
     assert "train: 1/2 shards ok" in text
@@ -201,17 +201,17 @@ def _replace(path: Path, old: str, new: str) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda good: (good / layout.TFDS_FEATURES).unlink(), "features.json: missing or unreadable"),
+        (lambda good: (good / filenames.TFDS_FEATURES).unlink(), "features.json: missing or unreadable"),
         (
-            lambda good: _replace(good / layout.TFDS_INFO, '"3"', '"4"'),  # a shard length
+            lambda good: _replace(good / filenames.TFDS_INFO, '"3"', '"4"'),  # a shard length
             "dataset_info.json: differs from what imagenet_convert.json says",
         ),
         (
-            lambda good: _replace(good / layout.TFDS_CLASS_NAMES, "n01000002", "n01000009"),
+            lambda good: _replace(good / filenames.TFDS_CLASS_NAMES, "n01000002", "n01000009"),
             "image-class-label.labels.txt: line 3 is 'n01000009', but label 2 is n01000002",
         ),
         (
-            lambda good: _replace(good / layout.TFDS_CLASS_NAMES, "n01000002", "n01000001"),
+            lambda good: _replace(good / filenames.TFDS_CLASS_NAMES, "n01000002", "n01000001"),
             "image-class-label.labels.txt: is not 'background' then 3 distinct WNIDs",
         ),
     ],

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.trainer import data, train
 
 COLOURS = {
@@ -139,7 +139,7 @@ def write_dataset(folder: Path, shape: Shape = Shape(), seed: int = 0) -> Path:
         "num_leaf_classes": shape.num_classes,
         "splits": splits,
     }
-    (folder / layout.INFO).write_text(json.dumps(info, indent=2))
+    (folder / filenames.INFO).write_text(json.dumps(info, indent=2))
     return folder
 
 

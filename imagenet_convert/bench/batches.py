@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 
 BATCHES = 500
 BATCH_SIZE = 32
@@ -42,7 +42,7 @@ def label_spread(dataset_dir: Path, batches: int = BATCHES, batch_size: int = BA
         labels_offset=0, seed=0,
     )  # fmt: skip
     means = [float(np.mean(labels.numpy())) for _, labels in pipeline.take(batches)]
-    info = json.loads((dataset_dir / layout.INFO).read_text())
+    info = json.loads((dataset_dir / filenames.INFO).read_text())
     counts = {int(label): n for label, n in info["splits"]["train"]["class_counts"].items()}
     measured, independent = float(np.std(means)), independent_std(counts, batch_size)
     return {

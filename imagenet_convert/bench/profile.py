@@ -67,14 +67,14 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
-    from imagenet_convert import archives, images, layout, plan
+    from imagenet_convert import archives, filenames, images, plan
     from imagenet_convert.output import OutputDir, json_bytes
     from imagenet_convert.records import SlimRecord, frame
 
     clock, counts = _Clock(), Counter()
     out = OutputDir(str(sink))
     for shard in shards:
-        plan_file = out.path(layout.shard_plan(shard.name))
+        plan_file = out.path(filenames.shard_plan(shard.name))
         clock(
             "launcher: save shard plan (per shard)", out.write_atomic, plan_file, json_bytes(shard.to_json())
         )
@@ -101,7 +101,7 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
                 clock("sha256", digest.update, framed)
                 clock("write to shard file", target.write, framed)
         clock("publish + marker (per shard)", out.publish, str(sink / "shard.tmp"), out.path(shard.name))
-        clock("publish + marker (per shard)", out.write_atomic, out.path(layout.marker(shard.name)),
+        clock("publish + marker (per shard)", out.write_atomic, out.path(filenames.marker(shard.name)),
               json_bytes({"name": shard.name}))  # fmt: skip
     images_total = sum(len(shard.images) for shard in shards)
     for stage in clock.seconds:

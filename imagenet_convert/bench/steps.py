@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.bench import pagecache
 from imagenet_convert.bench.measure import Measurement, allocated_bytes, run_measured, wait_for_quiet
 
@@ -187,9 +187,9 @@ def dry_run(
 
 def _conversion_facts(output: Path) -> dict[str, Any]:
     """What the converter reported, and what it left in its output folder."""
-    report = json.loads((output / layout.RUN_REPORT).read_text())
-    manifest = json.loads((output / layout.PLAN_MANIFEST).read_text())
-    markers = [json.loads(path.read_text()) for path in (output / layout.DONE_FOLDER).glob("*.json")]
+    report = json.loads((output / filenames.RUN_REPORT).read_text())
+    manifest = json.loads((output / filenames.PLAN_MANIFEST).read_text())
+    markers = [json.loads(path.read_text()) for path in (output / filenames.DONE_FOLDER).glob("*.json")]
     return {
         "seconds": report["seconds"],
         "shard_seconds_sum": round(sum(marker["seconds"] for marker in markers), 3),
@@ -198,7 +198,7 @@ def _conversion_facts(output: Path) -> dict[str, Any]:
         "image_bytes": sum(shard["image_bytes"] for shard in manifest["shards"]),
         "shards": len(manifest["shards"]),
         "output_allocated_bytes": allocated_bytes(output),
-        "work_folder_allocated_bytes": allocated_bytes(output / layout.WORK),
+        "work_folder_allocated_bytes": allocated_bytes(output / filenames.WORK),
     }
 
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from imagenet_convert import layout
+from imagenet_convert import filenames
 from imagenet_convert.trainer.flags import UsageError
 
 log = logging.getLogger(__name__)
 
-INFO_FILE = layout.INFO
+INFO_FILE = filenames.INFO
 # Slim's datasets/imagenet.py, for a folder converted by Slim itself (no imagenet_convert.json).
 _SLIM_NUM_CLASSES = 1001
 _SLIM_SPLIT_SIZES = {"train": 1281167, "validation": 50000}
@@ -45,12 +45,12 @@ def _join(folder: str, name: str) -> str:
 
 def _read_info(dataset_dir: str) -> dict | None:
     """Our metadata, under its name or the one older versions used (where TFDS's may be instead)."""
-    for name in layout.INFO_FILES:
+    for name in filenames.INFO_FILES:
         path = _join(dataset_dir, name)
         if tf.io.gfile.exists(path):
             with tf.io.gfile.GFile(path) as f:
                 info = json.load(f)
-            if name == layout.INFO or layout.is_ours(info):
+            if name == filenames.INFO or filenames.is_ours(info):
                 return info
     return None
 
@@ -93,7 +93,7 @@ def _slim_split(dataset_dir: str, split: str) -> Split:
 
 def read_labels(dataset_dir: str) -> dict[int, str]:
     """``labels.txt`` (``0:background``, ``1:tench, Tinca tinca``, ...) as label -> text."""
-    with tf.io.gfile.GFile(_join(dataset_dir, layout.LABELS)) as f:
+    with tf.io.gfile.GFile(_join(dataset_dir, filenames.LABELS)) as f:
         lines = [line.rstrip("\n") for line in f if line.strip()]
     return {int(label): text for label, text in (line.split(":", 1) for line in lines)}
 
