@@ -1,9 +1,10 @@
 """The Beam stages of the conversion: each worker writes whole shards from their saved plans.
 
 Image bytes never pass through a Beam shuffle: the only elements are shard names. A worker reads
-its shard's plan, reads each image's byte range from the archive (in offset order), and writes
-the shard to a temporary file that is renamed into place once complete; a marker file with the
-shard's counts and sha256 is written after that, so a shard is done exactly when its marker is.
+its shard's plan, reads each image's bytes wherever its locator points (a tar member, an extracted
+file, a ZIP member), and writes the shard to a temporary file that is renamed into place once
+complete; a marker file with the shard's counts and sha256 is written after that, so a shard is
+done exactly when its marker is.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert import archives, devkit, images, plan
+from imagenet_convert.layouts import locators
 from imagenet_convert.output import OutputDir, absolute, json_bytes
 from imagenet_convert.records import SlimRecord, frame
 
@@ -59,16 +61,17 @@ def write_shard(
     skipped: list[dict[str, str]] = []
     temporary, size = out.temporary(shard.name), 0
     with (
-        archives.open_input(FileSystems.join(input_dir, shard.archive)) as source,
+        locators.Reader(input_dir, (image.locator for image in shard.images)) as source,
         FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
     ):
-        members = [archives.Member(image.filename, image.offset, image.size) for image in shard.images]
-        archives.prefetch(source, members)
-        for image, member in zip(shard.images, members, strict=True):
+        for image in shard.images:
+            where = f"{image.locator.path}: member {image.filename}"
+            if image.locator.path.rsplit("/", 1)[-1] == image.filename:  # an extracted image file
+                where = image.locator.path
             try:
-                record = _record(archives.read_member(source, member), image, classes, stats)
+                record = _record(source.read(image.locator), image, classes, stats)
             except (images.BadImageError, OSError, archives.ArchiveError) as exc:
-                problem = f"{shard.archive}: member {image.filename}: {exc}"
+                problem = f"{where}: {exc}"
                 if not skip_bad:
                     raise ConversionError(
                         f"{problem}; pass --skip-bad-images to leave such images out and list them "

@@ -1,0 +1,143 @@
+"""What ``--input`` holds: every file under it with its locator, and what is junk or broken.
+
+A folder is listed once (a local walk that sees symbolic links, or an object store's prefix
+listing); a ZIP is listed from its central directory. Layouts then only look names up here.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import zipfile
+from dataclasses import dataclass, field
+
+from apache_beam.io.filesystems import FileSystems
+
+from imagenet_convert.archives import ArchiveError, open_input
+from imagenet_convert.layouts.locators import Locator, read_file
+
+JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"})
+"""Files (and folders) that file managers leave behind; ``._*`` (AppleDouble) files are junk too."""
+
+
+def is_junk(name: str) -> bool:
+    return name in JUNK_NAMES or name.startswith("._")
+
+
+@dataclass
+class Tree:
+    """Files by '/'-separated path relative to ``root``; sizes are the files' own (inflated) sizes."""
+
+    root: str
+    files: dict[str, Locator] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    junk: list[str] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+    """Path -> problem (broken or looping link, unreadable, not a regular file)."""
+
+    def add(self, path: str, locator: Locator, size: int) -> None:
+        self.files[path] = locator
+        self.sizes[path] = size
+
+    def read(self, path: str) -> bytes:
+        """A small file's bytes (a devkit, a CSV, an XML file)."""
+        return read_file(self.root, self.files[path], path)
+
+    def under(self, prefix: str) -> list[str]:
+        """Paths below the folder ``prefix`` (no trailing slash), sorted."""
+        start = prefix + "/"
+        return sorted(path for path in self.files if path.startswith(start))
+
+
+def _walk_local(tree: Tree) -> None:
+    """os.scandir, not Beam's match: links must be seen to be followed, and broken ones reported."""
+    root = tree.root
+    try:
+        top = os.stat(root)
+    except OSError:
+        return
+    seen = {(top.st_dev, top.st_ino)}
+    stack = [("", root)]
+    while stack:
+        relative, folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            tree.broken[relative or "."] = f"cannot be listed ({exc.strerror})"
+            continue
+        if not entries and relative:
+            tree.junk.append(relative + "/")
+        for entry in entries:
+            path = f"{relative}/{entry.name}" if relative else entry.name
+            if is_junk(entry.name):
+                tree.junk.append(path)
+                continue
+            try:
+                info = entry.stat()  # follows symbolic links
+            except OSError as exc:
+                if not entry.is_symlink():
+                    tree.broken[path] = f"unreadable ({exc.strerror})"
+                elif exc.errno == errno.ELOOP:
+                    tree.broken[path] = "a symbolic link that loops"
+                else:
+                    tree.broken[path] = f"a broken symbolic link (to {os.readlink(entry.path)!r})"
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if (info.st_dev, info.st_ino) in seen:
+                    tree.broken[path] = "a symbolic link to a folder already listed (a loop)"
+                    continue
+                seen.add((info.st_dev, info.st_ino))
+                stack.append((path, entry.path))
+            elif stat.S_ISREG(info.st_mode):
+                tree.add(path, Locator(path, 0, info.st_size), info.st_size)
+            else:
+                tree.broken[path] = "not a regular file"
+
+
+def _list_remote(tree: Tree) -> None:
+    """An object store's prefix listing: one request per thousand objects, no folders to walk."""
+    prefix = tree.root.rstrip("/") + "/"
+    try:
+        found = FileSystems.match([prefix + "**"])[0].metadata_list
+    except Exception as exc:  # BeamIOError and friends, by scheme
+        raise ArchiveError(f"{tree.root}: cannot list the input folder ({exc})") from None
+    for meta in found:
+        path = meta.path[len(prefix) :]
+        if path.endswith("/"):  # a console's "folder" marker
+            continue
+        if any(is_junk(part) for part in path.split("/")):
+            tree.junk.append(path)
+            continue
+        tree.add(path, Locator(path, 0, meta.size_in_bytes), meta.size_in_bytes)
+
+
+def list_folder(root: str) -> Tree:
+    """Everything under a local folder or an object-store prefix."""
+    tree = Tree(root.rstrip("/") if "://" in root else root)
+    if "://" in root:
+        _list_remote(tree)
+    else:
+        _walk_local(tree)
+    tree.junk.sort()
+    return tree
+
+
+def list_zip(root: str, name: str) -> Tree:
+    """The members of the ZIP ``name`` under ``root``, read from its central directory only."""
+    tree = Tree(root)
+    try:
+        with open_input(FileSystems.join(root, name)) as stream, zipfile.ZipFile(stream) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ArchiveError(
+            f"{name}: not a readable ZIP ({exc}); the download is incomplete or damaged, download it again"
+        ) from None
+    for info in infos:
+        if info.is_dir():
+            continue
+        if any(is_junk(part) for part in info.filename.split("/")):
+            tree.junk.append(info.filename)
+            continue
+        tree.add(info.filename, Locator(name, info.header_offset, info.compress_size, True), info.file_size)
+    return tree
