@@ -1,0 +1,72 @@
+"""End to end: every input layout of one generated set converts to the official layout's bytes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli import convert, output_files
+
+pytestmark = pytest.mark.slow
+
+LAYOUTS = ("extracted", "valprep", "kaggle-tree", "kaggle-zip")
+INPUT_KEYS = {"inputs", "fingerprint"}
+"""The only dataset_info.json entries that describe the input rather than the data."""
+
+
+@pytest.fixture(scope="module")
+def official(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("official")
+    result = convert(mini_imagenet, out, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_layout_gives_the_official_bytes(
+    layout: str, mini_layout, official: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = convert(mini_layout(layout), out, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert f"input layout: {layout}" in result.stdout
+    got, want = output_files(out), output_files(official)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        if name != "dataset_info.json":
+            assert got[name] == want[name], name
+    info, reference = (json.loads(files["dataset_info.json"]) for files in (got, want))
+    assert {k: v for k, v in info.items() if k not in INPUT_KEYS} == {
+        k: v for k, v in reference.items() if k not in INPUT_KEYS
+    }
+    assert info["inputs"]["layout"] == layout
+    again = convert(mini_layout(layout), out, "--workers", "1")  # resumes: every shard is done
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "run_report.json").read_text())["resumed_shards"] == 6
+    assert output_files(out) == got
+
+
+def test_junk_is_counted_and_bad_files_listed(mini_layout, tmp_path: Path) -> None:
+    from tests.conftest import link_tree
+
+    folder = link_tree(mini_layout("extracted"), tmp_path / "in")
+    class_folder = sorted(p for p in (folder / "train").iterdir() if p.is_dir())[0]
+    (class_folder / f"{class_folder.name}_1.JPEG.part").write_bytes(b"half")
+    refused = convert(folder, tmp_path / "refused", "--workers", "1")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"error: train/{class_folder.name}/{class_folder.name}_1.JPEG.part: a partial download (*.part); "
+        "remove or fix it, or pass --skip-bad-images to leave it out (listed in run_report.json)"
+    ]
+    result = convert(folder, tmp_path / "out", "--workers", "1", "--skip-bad-images")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "run_report.json").read_text())
+    assert report["plan_counts"]["junk_skipped"] == 5
+    assert report["skipped_images"] == [
+        {
+            "image": f"train/{class_folder.name}/{class_folder.name}_1.JPEG.part",
+            "problem": "a partial download (*.part)",
+        }
+    ]
