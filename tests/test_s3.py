@@ -199,3 +199,30 @@ def test_beam_s3_calls_share_one_boto3_client_per_settings() -> None:
     assert first is not second, "each Beam client keeps its own download state"
     assert first.client is second.client
     assert S3IO(options=options("http://127.0.0.1:2")).client.client is not first.client
+
+
+def test_a_folder_layout_on_s3_reads_each_image_with_one_request(
+    store: Store, mini_layout, mini_imagenet: Path, tmp_path: Path
+) -> None:
+    """An extracted tree under a prefix: listed, not walked; every image is one GET of its object."""
+    folder = mini_layout("extracted")
+    files = [path for path in sorted(folder.rglob("*")) if path.is_file()]
+    for path in files:
+        store.client.upload_file(str(path), BUCKET, f"extracted/{path.relative_to(folder)}")
+    reference = convert(mini_imagenet, tmp_path / "local", "--workers", "1")
+    assert reference.returncode == 0, reference.stderr
+    with store.proxy.measure() as traffic:
+        source = f"s3://{BUCKET}/extracted"
+        result = convert(source, tmp_path / "out", "--workers", "1", *store.cli_options())  # type: ignore[arg-type]
+    assert result.returncode == 0, result.stderr
+    assert "input layout: extracted" in result.stdout
+    got, want = output_files(tmp_path / "out"), output_files(tmp_path / "local")
+    assert got.pop("dataset_info.json") != want.pop("dataset_info.json")  # its inputs say s3 held folders
+    assert got == want
+    images = {
+        f"/{BUCKET}/extracted/{p.relative_to(folder)}"
+        for p in files
+        if p.suffix == ".JPEG" and p.name[0] != "."
+    }
+    gets = [r.path for r in traffic.requests if r.method == "GET" and r.path in images]
+    assert sorted(gets) == sorted(images), "each image read by exactly one request"
