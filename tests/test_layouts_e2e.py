@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import convert, output_files
+from tests.cli import convert, output_files, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +46,29 @@ def test_every_layout_gives_the_official_bytes(
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "run_report.json").read_text())["resumed_shards"] == 6
     assert output_files(out) == got
+    checked = run_cli("verify", out, "--check-archives", mini_layout(layout), "--workers", "1")
+    assert (
+        "no official checksum (the official sizes and md5 sums are those of the five archives"
+        in checked.stdout
+    )
+    assert " not in " not in checked.stdout  # the archives this layout does not have are not missed
+    problems = [line for line in checked.stdout.splitlines() if line.startswith("  ") and line[2] != " "]
+    assert all("differs from the official ILSVRC2012 download" in line for line in problems), checked.stdout
+    assert checked.returncode == (1 if layout == "extracted" else 0), checked.stdout  # its devkit is a fake
+
+
+def test_verify_notices_a_changed_folder(mini_layout, tmp_path: Path) -> None:
+    from tests.conftest import link_tree
+
+    folder = link_tree(mini_layout("kaggle-tree"), tmp_path / "in")
+    result = convert(folder, tmp_path / "out", "--workers", "1", "--splits", "validation")
+    assert result.returncode == 0, result.stderr
+    image = next((folder / "ILSVRC/Data/CLS-LOC/val").glob("*.JPEG"))
+    image.unlink()
+    image.write_bytes(b"\xff\xd8")
+    checked = run_cli("verify", tmp_path / "out", "--check-archives", folder, "--workers", "1")
+    assert checked.returncode == 1
+    assert "folders: " in checked.stdout and "now, but this output was converted from" in checked.stdout
 
 
 def test_junk_is_counted_and_bad_files_listed(mini_layout, tmp_path: Path) -> None:
