@@ -62,9 +62,8 @@ def packaged_classes(wnids: set[str], where: str) -> tuple[Synset, ...]:
 
 def listing_digest(tree: Tree, paths: list[str]) -> dict[str, Any]:
     """Count, bytes and a digest of the (path, size) pairs: what a resumed run must find again."""
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(f"{path}\t{tree.sizes[path]}\n".encode())
+    ordered = sorted(paths)
+    digest = hashlib.sha256("".join(f"{path}\t{tree.sizes[path]}\n" for path in ordered).encode())
     return {"files": len(paths), "bytes": sum(tree.sizes[p] for p in paths), "sha256": digest.hexdigest()}
 
 

@@ -196,7 +196,7 @@ class Official(Layout):
         """XML files named like the split's images, wherever extracted; a name seen twice is an error."""
         pattern = XML_PATTERNS[split]
         found: dict[str, str] = {}
-        for path in sorted(self.tree.files):
+        for path in sorted(p for p in self.tree.files if p.endswith(".xml")):
             name = path.rsplit("/", 1)[-1]
             if pattern.fullmatch(name):
                 if name in found:
