@@ -15,14 +15,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-from apache_beam.io.filesystems import FileSystems
-
 from imagenet_convert import boxes, devkit
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.layouts import Layout
 from imagenet_convert.layouts.catalogue import Catalogue, XmlFiles
 from imagenet_convert.layouts.locators import Locator
 from imagenet_convert.layouts.official import ARCHIVES
+from imagenet_convert.layouts.tree import file_size
 from imagenet_convert.output import OutputDir, json_bytes
 from imagenet_convert.sharding import assign_shards, shard_name
 
@@ -140,14 +139,11 @@ def find_inputs(layout: Layout, options: PlanOptions) -> dict[str, Any]:
     inputs: dict[str, Any] = {"layout": layout.name, **layout.inputs(options.splits)}
     if options.validation_labels:
         path = options.validation_labels
-        try:
-            match = FileSystems.match([path])[0].metadata_list
-        except Exception:  # BeamIOError and friends, by scheme
-            match = []
-        if not match:
+        size = file_size(path)
+        if size is None:
             raise PlanError(f"{path}: --validation-labels file not found")
         name = path.rsplit("/", 1)[-1]  # inputs are named, not located: a moved folder still resumes
-        inputs[name] = match[0].size_in_bytes
+        inputs[name] = size
     return inputs
 
 

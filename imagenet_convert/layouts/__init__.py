@@ -6,14 +6,12 @@ specific first: detection takes the first that matches).
 
 from __future__ import annotations
 
-from apache_beam.io.filesystems import FileSystems
-
 from imagenet_convert.layouts.catalogue import Catalogue, Layout, LayoutError
 from imagenet_convert.layouts.extracted import Extracted
 from imagenet_convert.layouts.kaggle import KaggleTree, KaggleZip
 from imagenet_convert.layouts.locators import Locator
 from imagenet_convert.layouts.official import Official
-from imagenet_convert.layouts.tree import Tree, list_folder
+from imagenet_convert.layouts.tree import Tree, file_size, list_folder
 from imagenet_convert.layouts.valprep import Valprep
 
 __all__ = ["LAYOUTS", "Catalogue", "Layout", "LayoutError", "open_layout"]
@@ -42,13 +40,10 @@ def _one_file(path: str) -> Tree:
     """A tree holding just the file ``path`` (Kaggle's ZIP given as --input), rooted at its folder."""
     root, _, name = path.rstrip("/").rpartition("/")
     tree = Tree(root or ".")
-    try:
-        found = FileSystems.match([path])[0].metadata_list
-    except Exception:  # BeamIOError and friends, by scheme
-        found = []
-    if not found:
+    size = file_size(path)
+    if size is None:
         raise LayoutError(f"{path}: no such file")
-    tree.add(name, Locator(name, 0, found[0].size_in_bytes), found[0].size_in_bytes)
+    tree.add(name, Locator(name, 0, size), size)
     return tree
 
 

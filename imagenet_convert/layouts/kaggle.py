@@ -132,7 +132,7 @@ class KaggleTree(Layout):
         ]
         if not paths:
             return None
-        return f"{ANNOTATIONS}/{folder}/", lambda: ((p, p, self.tree.read(p)) for p in paths)
+        return f"{ANNOTATIONS}/{folder}/", lambda: ((p, p, data) for p, data in self.tree.read_many(paths))
 
 
 class KaggleZip(KaggleTree):

@@ -190,7 +190,9 @@ class Official(Layout):
         paths = self.extracted_xml(split)
         if not paths:
             return None
-        return f"{len(paths)} extracted XML files", lambda: ((p, p, self.tree.read(p)) for p in paths)
+        return f"{len(paths)} extracted XML files", lambda: (
+            (p, p, data) for p, data in self.tree.read_many(paths)
+        )
 
     def extracted_xml(self, split: str) -> list[str]:
         """XML files named like the split's images, wherever extracted; a name seen twice is an error."""

@@ -10,6 +10,9 @@ import errno
 import os
 import stat
 import zipfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
@@ -19,6 +22,11 @@ from imagenet_convert.layouts.locators import Locator, read_file
 
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"})
 """Files (and folders) that file managers leave behind; ``._*`` (AppleDouble) files are junk too."""
+
+
+WALK_THREADS = READ_THREADS = 16
+"""Folders listed, and small files read, at once: waits for the disk (or the network) overlap."""
+READ_AHEAD = 256
 
 
 def is_junk(name: str) -> bool:
@@ -54,6 +62,19 @@ class Tree:
         except OSError as exc:
             raise ArchiveError(f"{path}: cannot read ({exc.strerror})") from None
 
+    def read_many(self, paths: list[str]) -> Iterator[tuple[str, bytes]]:
+        """(path, bytes) of many small files in order, read ahead in threads (the XML of a split)."""
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            ahead: deque = deque()
+            for path in paths:
+                ahead.append((path, pool.submit(self.read, path)))
+                if len(ahead) >= READ_AHEAD:
+                    done, future = ahead.popleft()
+                    yield done, future.result()
+            while ahead:
+                done, future = ahead.popleft()
+                yield done, future.result()
+
     def under(self, prefix: str) -> list[str]:
         """Paths below the folder ``prefix`` (no trailing slash), sorted; computed once per prefix."""
         if not self._under:
@@ -71,6 +92,29 @@ class Tree:
         return self._under[prefix]
 
 
+Scanned = tuple[str, os.stat_result | OSError | None, str]
+"""(name, stat result or the error of stat, link target) of one folder entry; None: junk."""
+
+
+def _scan(folder: str) -> list[Scanned] | OSError:
+    """One folder's entries with their stat, run in threads: on a cold disk each stat waits for an
+    inode, and a million of them one after the other would take minutes."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        return exc
+    scanned: list[Scanned] = []
+    for entry in entries:
+        if is_junk(entry.name):
+            scanned.append((entry.name, None, ""))
+            continue
+        try:
+            scanned.append((entry.name, entry.stat(), ""))  # follows symbolic links
+        except OSError as exc:
+            scanned.append((entry.name, exc, os.readlink(entry.path) if entry.is_symlink() else ""))
+    return scanned
+
+
 def _walk_local(tree: Tree) -> None:
     """os.scandir, not Beam's match: links must be seen to be followed, and broken ones reported."""
     root = tree.root
@@ -79,41 +123,43 @@ def _walk_local(tree: Tree) -> None:
     except OSError:
         return
     seen = {(top.st_dev, top.st_ino)}
-    stack = [("", root)]
-    while stack:
-        relative, folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError as exc:
-            tree.broken[relative or "."] = f"cannot be listed ({exc.strerror})"
-            continue
-        if not entries and relative:
-            tree.junk.append(relative + "/")
-        for entry in entries:
-            path = f"{relative}/{entry.name}" if relative else entry.name
-            if is_junk(entry.name):
-                tree.junk.append(path)
-                continue
-            try:
-                info = entry.stat()  # follows symbolic links
-            except OSError as exc:
-                if not entry.is_symlink():
-                    tree.broken[path] = f"unreadable ({exc.strerror})"
-                elif exc.errno == errno.ELOOP:
-                    tree.broken[path] = "a symbolic link that loops"
-                else:
-                    tree.broken[path] = f"a broken symbolic link (to {os.readlink(entry.path)!r})"
-                continue
-            if stat.S_ISDIR(info.st_mode):
-                if (info.st_dev, info.st_ino) in seen:
-                    tree.broken[path] = "a symbolic link to a folder already listed (a loop)"
+    level = [("", root)]
+    with ThreadPoolExecutor(WALK_THREADS) as pool:
+        while level:
+            below = []
+            for (relative, folder), scanned in zip(
+                level, pool.map(_scan, [f for _, f in level]), strict=True
+            ):
+                if isinstance(scanned, OSError):
+                    tree.broken[relative or "."] = f"cannot be listed ({scanned.strerror})"
                     continue
-                seen.add((info.st_dev, info.st_ino))
-                stack.append((path, entry.path))
-            elif stat.S_ISREG(info.st_mode):
-                tree.add(path, Locator(path, 0, info.st_size), info.st_size)
-            else:
-                tree.broken[path] = "not a regular file"
+                if not scanned and relative:
+                    tree.junk.append(relative + "/")
+                for name, info, target in scanned:
+                    path = f"{relative}/{name}" if relative else name
+                    if info is None:
+                        tree.junk.append(path)
+                    elif isinstance(info, OSError):
+                        tree.broken[path] = _problem(info, target)
+                    elif stat.S_ISDIR(info.st_mode):
+                        if (info.st_dev, info.st_ino) in seen:
+                            tree.broken[path] = "a symbolic link to a folder already listed (a loop)"
+                            continue
+                        seen.add((info.st_dev, info.st_ino))
+                        below.append((path, os.path.join(folder, name)))
+                    elif stat.S_ISREG(info.st_mode):
+                        tree.add(path, Locator(path, 0, info.st_size), info.st_size)
+                    else:
+                        tree.broken[path] = "not a regular file"
+            level = below
+
+
+def _problem(error: OSError, link_target: str) -> str:
+    if not link_target:
+        return f"unreadable ({error.strerror})"
+    if error.errno == errno.ELOOP:
+        return "a symbolic link that loops"
+    return f"a broken symbolic link (to {link_target!r})"
 
 
 def _list_remote(tree: Tree) -> None:
@@ -131,6 +177,15 @@ def _list_remote(tree: Tree) -> None:
             tree.junk.append(path)
             continue
         tree.add(path, Locator(path, 0, meta.size_in_bytes), meta.size_in_bytes)
+
+
+def file_size(path: str) -> int | None:
+    """The size of one file (local or object store), None if there is none."""
+    try:
+        found = FileSystems.match([path])[0].metadata_list
+    except Exception:  # BeamIOError and friends, by scheme
+        return None
+    return found[0].size_in_bytes if found else None
 
 
 def list_folder(root: str) -> Tree:
