@@ -29,6 +29,7 @@ from tqdm import tqdm
 from imagenet_convert import __version__, faults, filenames, processes, resume, tfds_metadata
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import DASK_RUNNER, parse_with_beam_options
+from imagenet_convert.layouts import LAYOUTS, Layout, open_layout
 from imagenet_convert.output import OutputDir, absolute
 from imagenet_convert.plan import (
     RECORD_OVERHEAD,
@@ -52,9 +53,9 @@ imagenet_convert.json and run_report.json. Nothing is extracted to disk. The sam
 serves TFDS (tfds.builder_from_directory reads its dataset_info.json, features.json) and NVIDIA
 DALI (an index file per shard in index/).
 
---input must hold the files under their official names: ILSVRC2012_img_train.tar,
-ILSVRC2012_img_val.tar, ILSVRC2012_devkit_t12.tar.gz, and optionally
-ILSVRC2012_bbox_train_v2.tar.gz (train boxes) and ILSVRC2012_bbox_val_v3.tgz.
+--input is the folder holding ILSVRC2012 in any of the layouts below (detected and printed;
+--layout forces one). Files keep their official names.
+{layouts}
 
 Runs on a local Beam runner with --workers processes by default. Any other Apache Beam
 option is passed through under Beam's own (underscore) name, e.g.
@@ -103,11 +104,19 @@ class Report:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m imagenet_convert run",
-        description=DESCRIPTION,
+        description=DESCRIPTION.format(
+            layouts="\n".join(f"  {name:<12} {layout.key_files}" for name, layout in LAYOUTS.items())
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    p.add_argument("--input", required=True, help="folder (or gs://, s3:// prefix) holding the downloads")
+    p.add_argument(
+        "--input", required=True,
+        help="folder (or gs://, s3:// prefix) holding the downloads; for Kaggle also the ZIP itself",
+    )  # fmt: skip
+    p.add_argument(
+        "--layout", choices=sorted(LAYOUTS), help="read --input as this layout (default: detect it)"
+    )
     p.add_argument("--output", required=True, help="folder for the shards and metadata")
     p.add_argument("--splits", default="train,validation", help="comma-separated: train, validation")
     p.add_argument("--train-shards", type=int, default=1024, help="number of train shards (1024)")
@@ -252,7 +261,12 @@ def discard_previous(out: OutputDir, manifest: dict[str, Any]) -> None:
 
 
 def load_or_build_plan(
-    args: argparse.Namespace, inputs: dict[str, int], mtimes: dict[str, float], out: OutputDir, report: Report
+    args: argparse.Namespace,
+    layout: Layout,
+    inputs: dict[str, Any],
+    mtimes: dict[str, float],
+    out: OutputDir,
+    report: Report,
 ) -> Plan | None:
     """The saved plan when it matches the inputs and options, else a fresh one (see :mod:`resume`);
     None when a finished conversion of these very inputs is there already."""
@@ -267,7 +281,7 @@ def load_or_build_plan(
             if not args.overwrite:
                 if different:
                     resume.refuse_other_run(out, manifest, inputs, options)
-                resume.refuse_changed(args.input, *changed)
+                resume.refuse_changed(layout.tree, args.validation_labels, *changed)
             if not args.dry_run:
                 discard_previous(out, manifest)
             manifest = None
@@ -283,7 +297,7 @@ def load_or_build_plan(
         with report.timed("load_plan"):
             return plan_from_manifest(out, manifest)
     with report.timed("index_and_plan"), _class_progress() as on_class:
-        plan = build_plan(args.input, options, inputs, on_class)
+        plan = build_plan(layout, options, inputs, on_class)
     plan.input_mtimes = mtimes
     report.seconds.update(plan.seconds)
     if not args.dry_run:
@@ -480,7 +494,9 @@ def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exceptio
     return ConversionError(f"the Beam pipeline failed: {last} (details in {details})")
 
 
-def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir, pending: list) -> None:
+def run_pipeline(
+    args: argparse.Namespace, beam_args: list[str], out: OutputDir, pending: list, input_root: str
+) -> None:
     names = [shard.name for shard in pending]
     with beam_logs_to(out) as stream, temporary_files_in(out):
         monitor = ProgressMonitor(out, pending, stream)
@@ -490,7 +506,7 @@ def run_pipeline(args: argparse.Namespace, beam_args: list[str], out: OutputDir,
                 _ = (
                     pipeline
                     | "ShardNames" >> beam.Create(names)
-                    | "WriteShards" >> WriteShards(out.root, args.input, args.skip_bad_images, beam_args)
+                    | "WriteShards" >> WriteShards(out.root, input_root, args.skip_bad_images, beam_args)
                 )
         except faults.WorkerDied:
             raise faults.WorkerDied(
@@ -619,16 +635,19 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.monotonic()
     out = OutputDir(args.output)
     report = Report(runner=_runner_name(args, beam_args))
-    inputs = find_inputs(args.input, plan_options(args))
-    mtimes = resume.input_mtimes(args.input, inputs, args.validation_labels)
+    layout = open_layout(args.input, args.layout, args.skip_bad_images, args.validation_labels)
+    print(f"input layout: {layout.describe()}")
+    inputs = find_inputs(layout, plan_options(args))
+    mtimes = resume.input_mtimes(layout.tree, inputs, args.validation_labels)
     if not args.dry_run:
         prepare_output(out)
     with output_lock(out) if not args.dry_run else contextlib.nullcontext():
-        plan = load_or_build_plan(args, inputs, mtimes, out, report)
+        plan = load_or_build_plan(args, layout, inputs, mtimes, out, report)
         if plan is None:
             print(f"{out.root}: this conversion is complete and its inputs are unchanged; nothing to do")
             return 0
         report.warnings = list(plan.warnings)
+        report.skipped = list(plan.skipped)
         done = done_shards(out)
         pending = [shard for shard in plan.shards if shard.name not in done]
         needed = sum(s.image_bytes + RECORD_OVERHEAD * len(s.images) for s in pending)
@@ -642,7 +661,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
         report.resumed_shards = len(plan.shards) - len(pending)
         if pending:
             with report.timed("write"):
-                run_pipeline(args, beam_args, out, pending)
+                run_pipeline(args, beam_args, out, pending, layout.tree.root)
         report.seconds["total"] = round(time.monotonic() - started, 3)
         info = write_metadata(out, plan, report, frozenset(shard.name for shard in pending))
         resume.finish(out, plan.manifest())

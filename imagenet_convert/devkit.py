@@ -85,7 +85,11 @@ def parse_ground_truth(text: str, classes: tuple[Synset, ...], where: str) -> tu
 
 def load_devkit(path: str, archive: str) -> Devkit:
     """Read classes and validation ground truth straight from the devkit .tar.gz."""
-    members = dict(iter_small_members(path, archive))
+    return parse_devkit(dict(iter_small_members(path, archive)), archive)
+
+
+def parse_devkit(members: dict[str, bytes], archive: str) -> Devkit:
+    """Classes and ground truth from the devkit's files by name (from its archive or its extracted folder)."""
 
     def member(suffix: str) -> tuple[str, bytes]:
         for name, data in members.items():

@@ -16,6 +16,8 @@ from typing import Any, NoReturn
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert import filenames
+from imagenet_convert.layouts.catalogue import FOLDERS
+from imagenet_convert.layouts.tree import Tree
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import FORMAT_VERSION, PlanOptions
 
@@ -26,17 +28,27 @@ class ResumeError(Exception):
     """A saved run that cannot be continued as asked; the message names what differs and the ways out."""
 
 
-def input_mtimes(input_dir: str, inputs: dict[str, int], validation_labels: str | None) -> dict[str, float]:
-    """{input name: modification time} of the planned inputs (the labels file lives where it was given)."""
-    paths = {name: FileSystems.join(input_dir, name) for name in inputs}
+def _input_paths(tree: Tree, inputs: dict[str, Any], validation_labels: str | None) -> dict[str, str]:
+    """{input name: path} of the input files named in the fingerprint (not a folder's digest)."""
+    named = [name for name, value in inputs.items() if isinstance(value, int)]
+    paths = {name: FileSystems.join(tree.root, name) for name in named}
     if validation_labels:
-        paths[validation_labels.rsplit("/", 1)[-1]] = validation_labels
+        paths[validation_labels.rsplit("/", 1)[-1]] = validation_labels  # it lives where it was given
+    return paths
+
+
+def input_mtimes(tree: Tree, inputs: dict[str, Any], validation_labels: str | None) -> dict[str, float]:
+    """{input name: modification time} of the planned inputs; for folders, of their newest file."""
+    paths = _input_paths(tree, inputs, validation_labels)
     found = FileSystems.match(list(paths.values()))
-    return {
+    mtimes = {
         name: result.metadata_list[0].last_updated_in_seconds
         for name, result in zip(paths, found, strict=True)
         if result.metadata_list
     }
+    if FOLDERS in inputs:
+        mtimes[FOLDERS] = tree.newest[0]
+    return mtimes
 
 
 def check_format(out: OutputDir, manifest: dict[str, Any]) -> None:
@@ -90,10 +102,16 @@ def changed_input(manifest: dict[str, Any], mtimes: dict[str, float]) -> tuple[s
     return None
 
 
-def refuse_changed(input_dir: str, name: str, planned: float, now: float) -> NoReturn:
+def refuse_changed(
+    tree: Tree, validation_labels: str | None, name: str, planned: float, now: float
+) -> NoReturn:
     """Inputs modified since they were planned would mix old and new bytes in one output."""
+    if name == FOLDERS:
+        what = f"{tree.root}/{tree.newest[1]} (the newest file of the input folders)"
+    else:
+        what = _input_paths(tree, {name: 0}, validation_labels).get(name, name)
     raise ResumeError(
-        f"{FileSystems.join(input_dir, name)} was modified since this conversion was planned "
+        f"{what} was modified since this conversion was planned "
         f"({_when(planned)} -> {_when(now)}): going on would mix shards of the old and the new file. "
         f"Restore the original, pass --overwrite to start over, or {ACCEPT_CHANGED} if only its time "
         "changed (a plain cp of the inputs does that)"

@@ -1,8 +1,9 @@
 """The Beam stages of the conversion: each worker writes whole shards from their saved plans.
 
 Image bytes never pass through a Beam shuffle: the only elements are shard names. A worker reads
-its shard's plan, queues every image's byte range with the kernel in offset order, then reads and
-writes them in the plan's (shuffled) order to a temporary file that is renamed into place once
+its shard's plan, queues every image's byte range with the kernel in offset order, then reads each
+image's bytes wherever its locator points (a tar member, an extracted file, a ZIP member) in the
+plan's (shuffled) order and writes them to a temporary file that is renamed into place once
 complete, then the shard's index file (DALI's format, from the offsets noted while writing); a
 marker file with the shard's counts and sha256 is written last, so a shard is done exactly when its
 marker is.
@@ -24,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert import archives, devkit, filenames, images, plan
+from imagenet_convert.layouts import locators
 from imagenet_convert.output import OutputDir, absolute, json_bytes
 from imagenet_convert.record_index import index_bytes
 from imagenet_convert.records import SlimRecord, frame
@@ -58,17 +60,18 @@ def write_shard(
     spans: list[tuple[int, int]] = []
     temporary, size = out.temporary(shard.name), 0
     with (
-        archives.open_input(FileSystems.join(input_dir, shard.archive)) as source,
+        locators.Reader(input_dir, (image.locator for image in shard.images)) as source,
         out.removed_on_failure(temporary),
         FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
     ):
-        members = [archives.Member(image.filename, image.offset, image.size) for image in shard.images]
-        archives.prefetch(source, sorted(members, key=lambda member: member.offset))
-        for image, member in zip(shard.images, members, strict=True):
+        for image in shard.images:
+            where = f"{image.locator.path}: member {image.filename}"
+            if image.locator.path.rsplit("/", 1)[-1] == image.filename:  # an extracted image file
+                where = image.locator.path
             try:
-                record = _record(archives.read_member(source, member), image, classes, stats)
+                record = _record(source.read(image.locator), image, classes, stats)
             except (images.BadImageError, OSError, archives.ArchiveError) as exc:
-                problem = f"{shard.archive}: member {image.filename}: {exc}"
+                problem = f"{where}: {exc}"
                 if not skip_bad:
                     raise ConversionError(
                         f"{problem}; pass --skip-bad-images to leave such images out and list them "

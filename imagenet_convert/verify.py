@@ -30,7 +30,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from imagenet_convert import filenames, tfds_metadata
+from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import parse_with_beam_options
+from imagenet_convert.layouts import open_layout
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, SPLITS
 from imagenet_convert.record_index import FRAMING, Span, first_difference, parse_index
@@ -663,8 +665,10 @@ def _md5(paths: dict[str, tuple[str, int]]) -> dict[str, str]:
     return digests
 
 
-def find_archives(input_dir: str) -> dict[str, tuple[str, int]]:
-    """{name: (path, size)} of the downloads in ``input_dir`` that carry an official name."""
+def find_archives(input_dir: str, layout: str = "official") -> dict[str, tuple[str, int]]:
+    """{name: (path, size)} of the downloads in ``input_dir`` that carry an official name.
+
+    Only the official layout must have some: the other layouts may hold none of the archives."""
     _require_folder(input_dir)
     try:
         found = FileSystems.match([FileSystems.join(input_dir, "*")])[0].metadata_list
@@ -672,7 +676,7 @@ def find_archives(input_dir: str) -> dict[str, tuple[str, int]]:
         raise VerifyError(f"{input_dir}: cannot list the archive folder ({exc})") from None
     files = {meta.path.rsplit("/", 1)[-1]: (meta.path, meta.size_in_bytes) for meta in found}
     files = {name: entry for name, entry in files.items() if name in OFFICIAL}
-    if not files:
+    if not files and layout == "official":
         raise VerifyError(f"{input_dir}: holds none of {', '.join(OFFICIAL)} under their official names")
     return files
 
@@ -689,9 +693,43 @@ def _verdict(name: str, size: int, md5: str | None) -> tuple[str, bool]:
     return "matches the official " + ("size and md5" if official_size else "md5"), False
 
 
-def check_archives(
-    input_dir: str, files: dict[str, tuple[str, int]], inputs: dict[str, int], problems: Problems
+def _described(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"{value['files']:,} files, {value['bytes']:,} bytes"
+    return "absent" if value is None else f"{value:,} bytes"
+
+
+def check_layout_inputs(
+    input_dir: str, inputs: dict[str, Any], splits: tuple[str, ...], problems: Problems
 ) -> list[str]:
+    """Layouts other than the official one: their folders and files have no official checksum, so
+    say so, and compare them with what was converted (the listing digest of the fingerprint)."""
+    layout = inputs["layout"]
+    try:
+        now = open_layout(input_dir, layout).inputs(splits)
+    except ArchiveError as exc:
+        problems.add(input_dir, f"cannot be read as the {layout} layout it was converted from ({exc})")
+        return []
+    lines = []
+    for name in sorted(set(now) | {k for k, v in inputs.items() if isinstance(v, dict)}):
+        if name in OFFICIAL:
+            continue
+        then, found = inputs.get(name), now.get(name)
+        lines.append(
+            f"{name}: no official checksum (the official sizes and md5 sums are those of the five archives; "
+            f"this is the {layout} layout), {_described(found)}"
+        )
+        if then != found:
+            problems.add(
+                name, f"{_described(found)} now, but this output was converted from {_described(then)}"
+            )
+    return lines
+
+
+def check_archives(
+    input_dir: str, files: dict[str, tuple[str, int]], inputs: dict[str, Any], problems: Problems,
+    splits: tuple[str, ...] = SPLITS,
+) -> list[str]:  # fmt: skip
     """Compare the downloads with the official files; a size that differs needs no hashing to tell."""
     hashable = {
         name: entry for name, entry in files.items()
@@ -699,9 +737,11 @@ def check_archives(
     }  # fmt: skip
     digests = _md5(hashable)
     lines = []
+    layout = inputs.get("layout", "official")
     for name in OFFICIAL:
         if name not in files:
-            lines.append(f"{name}: not in {input_dir}")
+            if layout == "official":
+                lines.append(f"{name}: not in {input_dir}")
             continue
         size = files[name][1]
         if name in inputs and inputs[name] != size:
@@ -712,6 +752,8 @@ def check_archives(
             problems.add(
                 name, "differs from the official ILSVRC2012 download (a generated miniature always does)"
             )
+    if layout != "official":
+        lines += check_layout_inputs(input_dir, inputs, splits, problems)
     return lines
 
 
@@ -755,7 +797,9 @@ def verify(
     out = OutputDir(output)
     info = load_info(out)
     general = Problems(max_problems)
-    archive_files = find_archives(archives) if archives else {}  # before hours of shard checks
+    inputs = info.get("inputs") or {}
+    layout = inputs.get("layout", "official")
+    archive_files = find_archives(archives, layout) if archives else {}  # before hours of shard checks
     texts = check_labels(out, info, general)
     files = _shard_files(out, info["splits"])
     check_unlisted(info, files, general)
@@ -772,8 +816,8 @@ def verify(
     if not bare:
         tfds_line = check_tfds(out, info, synsets, general)
     # After the shard scans: the worker processes fork before any progress bar thread exists.
-    inputs = info.get("inputs") or {}
-    archive_lines = check_archives(archives, archive_files, inputs, general) if archives else []
+    converted = tuple((info.get("options") or {}).get("splits", SPLITS))
+    archive_lines = check_archives(archives, archive_files, inputs, general, converted) if archives else []
     lines = [f"verify {out.root}: {info.get('name')} ({info.get('format')}), {info['num_classes']} classes"]
     for split, summary in splits.items():
         summarize_split(summary, info["splits"][split], scans)
@@ -813,7 +857,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--decode", action="store_true", help="also decode every image with Pillow (slow)")
     p.add_argument(
         "--check-archives", metavar="INPUT_DIR",
-        help="compare the downloads in INPUT_DIR with the official ILSVRC2012 sizes and md5 sums",
+        help="compare the downloads in INPUT_DIR with the official ILSVRC2012 sizes and md5 sums (for "
+        "other layouts: which files have none, and whether the input is still what was converted)",
     )  # fmt: skip
     p.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="processes reading shards (all cores)"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imagenet_convert import filenames
 from imagenet_convert.fake import ARCHIVES, FakeOptions
 from tests.cli import convert, output_files
 from tests.services import CountingProxy, Traffic
@@ -47,6 +48,8 @@ class Bucket:
     keys: Callable[[str], list[str]]
     """The object names under a prefix."""
     read: Callable[[str], bytes]
+    upload: Callable[[Path, str], None]
+    """A local file to an object name."""
     cli_options: list[str] = field(default_factory=list)
     cli_environment: dict[str, str] = field(default_factory=dict)
 
@@ -59,9 +62,9 @@ class Bucket:
             if not key.endswith("/run_report.json")
         }
 
-    def convert(self, output: str, *extra: str) -> Traffic:
-        """A conversion of the archives uploaded under ``in/`` into ``OUTPUT/``, measured."""
-        source, target = f"{self.scheme}://{BUCKET}/in", f"{self.scheme}://{BUCKET}/{output}"
+    def convert(self, output: str, *extra: str, source: str = "in") -> Traffic:
+        """A conversion of what was uploaded under ``SOURCE/`` (the archives) into ``OUTPUT/``, measured."""
+        source, target = f"{self.scheme}://{BUCKET}/{source}", f"{self.scheme}://{BUCKET}/{output}"
         with self.proxy.measure() as traffic:
             result = convert(
                 source, target, *extra, *self.cli_options, env=self.cli_environment  # type: ignore[arg-type]
@@ -101,3 +104,21 @@ class Bucket:
         plan = json.loads(self.read(f"resume/{WORK}plan.json"))
         redone = sum(shard["image_bytes"] for shard in plan["shards"] if shard["name"] not in done)
         assert traffic.bytes_from_server < 1.1 * redone + (1 << 20), "read more than the unfinished shards"
+
+    def check_folder_layout(self, folder: Path, local_output: Path) -> None:
+        """An extracted tree under a prefix converts to the local bytes: listed, not walked, and every
+        image read by exactly one request for its object."""
+        files = [path for path in sorted(folder.rglob("*")) if path.is_file()]
+        for path in files:
+            self.upload(path, f"extracted/{path.relative_to(folder)}")
+        traffic = self.convert("extracted-out", "--workers", "1", source="extracted")
+        got, want = self.output_files("extracted-out/"), output_files(local_output)
+        assert got.pop(filenames.INFO) != want.pop(filenames.INFO)  # its inputs say folders, not archives
+        assert got == want
+        images = {
+            f"{BUCKET}/extracted/{p.relative_to(folder)}"
+            for p in files
+            if p.suffix == ".JPEG" and not p.name.startswith("._")  # AppleDouble junk is never read
+        }
+        gets = [path for path in traffic.object_reads() if path in images]
+        assert sorted(gets) == sorted(images), "each image read by exactly one request"

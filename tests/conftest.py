@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +61,30 @@ def big_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def big_local_output(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``big_imagenet`` converted locally: what every object-store run must reproduce byte for byte."""
     return convert_once(big_imagenet, tmp_path_factory, "big_local")
+
+
+@pytest.fixture(scope="session")
+def mini_layout(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``mini_layout(name)``: the default miniature in that input layout (the same images), made once."""
+    made = {"official": mini_imagenet}
+
+    def make(layout: str) -> Path:
+        if layout not in made:
+            folder = tmp_path_factory.mktemp(f"mini_{layout}")
+            generate(folder, replace(MINI_OPTIONS, layout=layout))
+            made[layout] = folder
+        return made[layout]
+
+    return make
+
+
+def link_tree(source: Path, target: Path) -> Path:
+    """A folder of real subfolders whose files are symbolic links to ``source``'s: cheap to edit."""
+    for path in sorted(source.rglob("*")):
+        copy = target / path.relative_to(source)
+        if path.is_dir():
+            copy.mkdir(parents=True, exist_ok=True)
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.symlink_to(path)
+    return target

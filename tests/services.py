@@ -272,6 +272,20 @@ class Traffic:
     bytes_from_server: int = 0
     requests: list[Request] = field(default_factory=list)
 
+    def object_reads(self) -> list[str]:
+        """``bucket/key`` of every request for an object's bytes: S3's GetObject, GCS's ``alt=media``."""
+        reads = []
+        for r in self.requests:
+            if r.method != "GET":
+                continue
+            if "/b/" in r.path and "/o/" in r.path:  # GCS's JSON API: /[download/]storage/v1/b/B/o/NAME
+                if "alt=media" in r.query:
+                    bucket, _, name = r.path.split("/b/", 1)[1].partition("/o/")
+                    reads.append(f"{bucket}/{name}")
+            elif "/" in r.path.strip("/"):  # S3: /bucket/key (a listing is /bucket?list-type=2)
+                reads.append(r.path[1:])
+        return reads
+
 
 class CountingProxy:
     """A TCP proxy on loopback in front of an HTTP server: counts the bytes the server sends back and

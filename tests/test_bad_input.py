@@ -142,7 +142,7 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str], list[str]]] = {
         _ground_truth(lambda lines: ["999", *lines[1:]]), [], ["ground_truth.txt", "line 1", "'999'"],
     ),
     "validation-labels-disagree": (_val_labels_disagreeing, VAL_LABELS, ["line 3", "disagree"]),
-    "class-not-in-devkit": (_rename_first_class, [], ["n99999999.tar", "not one of the devkit"]),
+    "class-not-in-devkit": (_rename_first_class, [], ["n99999999.tar", "not one of the", damage.DEVKIT]),
     "duplicate-image-name": (_duplicate_across_classes, [], [damage.TRAIN, "appears twice"]),
     "member-dot-dot": (
         _val(damage.add_entry(damage.member("../evil.JPEG"), b"x")), [], [damage.VAL, "../evil.JPEG"],
@@ -207,7 +207,10 @@ def test_bad_image_is_skipped_and_listed_with_skip_bad_images(small: Path, tmp_p
     [
         ("missing", ["no such folder"]),
         ("empty", ["no such folder, or it is empty"]),
-        ("wrong-names", ["missing", "ILSVRC2012_img_train.tar", "(found: train.tar)", "official names"]),
+        (
+            "wrong-names",
+            ["no accepted layout", "ILSVRC2012_img_train.tar", "(found: train.tar)", "official names"],
+        ),
     ],
 )
 def test_input_folder_problems(input_kind: str, fragments: list[str], small: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -70,7 +70,11 @@ def store(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         def read(key: str) -> bytes:
             return bucket.blob(key).download_as_bytes()
 
-        yield Bucket("gs", client, proxy, keys, read, cli_environment={"STORAGE_EMULATOR_HOST": counted})
+        def upload(path: Path, key: str) -> None:
+            bucket.blob(key).upload_from_filename(str(path))
+
+        emulator = {"STORAGE_EMULATOR_HOST": counted}
+        yield Bucket("gs", client, proxy, keys, read, upload, cli_environment=emulator)
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +138,9 @@ def test_resume_on_gcs_redoes_only_what_is_missing(store: Bucket, big_local_outp
 def test_verify_reads_a_conversion_on_gcs(store: Bucket, gcs_run: Traffic) -> None:
     result = run_cli("verify", f"gs://{BUCKET}/out", env=store.cli_environment)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_folder_layout_on_gcs_reads_each_image_with_one_request(
+    store: Bucket, mini_layout: Callable[[str], Path], converted: Path
+) -> None:
+    store.check_folder_layout(mini_layout("extracted"), converted)

@@ -9,7 +9,7 @@ server-side copy of a completely written temporary object. A resumed run must re
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ if weed_binary() is None:
     )
 
 pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def store(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bucket]:
@@ -51,7 +52,10 @@ def store(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "--s3_endpoint_url", f"http://127.0.0.1:{proxy.port}", "--s3_access_key_id", "any",
             "--s3_secret_access_key", "any", "--s3_region_name", "us-east-1",
         ]  # fmt: skip
-        yield Bucket("s3", client, proxy, keys, read, options)
+        def upload(path: Path, key: str) -> None:
+            client.upload_file(str(path), BUCKET, key)
+
+        yield Bucket("s3", client, proxy, keys, read, upload, options)
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +127,9 @@ def test_beam_s3_calls_share_one_boto3_client_per_settings() -> None:
     assert first is not second, "each Beam client keeps its own download state"
     assert first.client is second.client
     assert S3IO(options=options("http://127.0.0.1:2")).client.client is not first.client
+
+
+def test_a_folder_layout_on_s3_reads_each_image_with_one_request(
+    store: Bucket, mini_layout: Callable[[str], Path], converted: Path
+) -> None:
+    store.check_folder_layout(mini_layout("extracted"), converted)

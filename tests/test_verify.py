@@ -96,13 +96,12 @@ def build(folder: Path, shards: Records) -> Path:
             "stats": {"boxes": sum(len(r.boxes) for r in parsed)}, "skipped": [],
         }  # fmt: skip
         out.write_atomic(out.path(filenames.marker(name)), json_bytes(marker))
-    archive = {"train": ARCHIVES["train"], "validation": ARCHIVES["validation"]}
     plan = Plan(
         fingerprint="0" * 64,
         options=PlanOptions(train_shards=2, validation_shards=1),
         inputs={ARCHIVES["train"]: 10240, ARCHIVES["validation"]: 10240, ARCHIVES["devkit"]: 2048},
         classes=CLASSES,
-        shards=[Shard(name, name.split("-")[0], archive[name.split("-")[0]], []) for name in shards],
+        shards=[Shard(name, name.split("-")[0], []) for name in shards],
     )
     write_metadata(out, plan, Report())
     return folder

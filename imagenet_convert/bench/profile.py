@@ -29,11 +29,13 @@ SHARDS = 100
 def _plan(folder: Path, output: Path, profiler: cProfile.Profile) -> tuple[Any, dict[str, float]]:
     """Build (profiled) and save the default plan; returns it and the seconds of each part."""
     from imagenet_convert import plan
+    from imagenet_convert.layouts import open_layout
     from imagenet_convert.output import OutputDir
 
     options = plan.PlanOptions()
     started = time.monotonic()
-    built = profiler.runcall(plan.build_plan, str(folder), options, plan.find_inputs(str(folder), options))
+    layout = open_layout(str(folder))
+    built = profiler.runcall(plan.build_plan, layout, options, plan.find_inputs(layout, options))
     middle = time.monotonic()
     plan.save_plan(OutputDir(str(output)), built)
     seconds = {"build_plan_profiled": middle - started, "save_plan": time.monotonic() - middle}
@@ -67,7 +69,8 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
-    from imagenet_convert import archives, filenames, images, plan
+    from imagenet_convert import filenames, images, plan
+    from imagenet_convert.layouts import locators
     from imagenet_convert.output import OutputDir, json_bytes
     from imagenet_convert.records import SlimRecord, frame
 
@@ -79,15 +82,14 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
             "launcher: save shard plan (per shard)", out.write_atomic, plan_file, json_bytes(shard.to_json())
         )
         clock("load shard plan (per shard)", plan.load_shard, out, shard.name)
-        path = FileSystems.join(str(folder), shard.archive)
-        source = clock("open archive + create shard file", archives.open_input, path)
+        located = [image.locator for image in shard.images]
+        source = clock("open archive + create shard file", locators.Reader, str(folder), located)
         target = clock("open archive + create shard file", FileSystems.create, str(sink / "shard.tmp"),
                        "application/octet-stream", CompressionTypes.UNCOMPRESSED)  # fmt: skip
         digest = hashlib.sha256()
         with source, target:
             for image in shard.images:
-                member = archives.Member(image.filename, image.offset, image.size)
-                data = clock("read byte range", archives.read_member, source, member)
+                data = clock("read byte range", source.read, image.locator)
                 info = clock("sniff header", images.sniff, data)
                 height, width = info.height, info.width
                 if info.needs_reencoding:

@@ -21,6 +21,7 @@ from imagenet_convert.fake import voc
 from imagenet_convert.fake.devkit import leaf, with_ancestors, write_devkit
 from imagenet_convert.fake.expected import ExpectedWriter
 from imagenet_convert.fake.images import REENCODED_KINDS, ImageFactory
+from imagenet_convert.fake.layouts import relayout, top_level_sizes
 from imagenet_convert.fake.options import FakeOptions
 from imagenet_convert.fake.plan import SPLITS, TRAIN, VALIDATION, Plan, PlannedImage
 from imagenet_convert.fake.tars import add_dir, add_file, tar_bytes, write_tar, write_tar_gz
@@ -159,7 +160,7 @@ class _Writer:
         )
         (self.output / VALIDATION_LABELS).write_text("".join(f"{c.wnid}\n" for c in truth))
 
-    def summary(self, options: FakeOptions) -> dict[str, Any]:
+    def summary(self, options: FakeOptions, files: dict[str, int]) -> dict[str, Any]:
         """Counts and sizes of what was made."""
         images = self.plan.train_total + len(self.validation)
         return {
@@ -172,9 +173,7 @@ class _Writer:
             "train_boxes": self.counts["train_boxes"],
             "validation_boxes": self.counts["validation_boxes"],
             "mean_image_bytes": round(self.counts["image_bytes"] / images) if images else 0,
-            "files": {
-                name: (self.output / name).stat().st_size for name in (*ARCHIVES, VALIDATION_LABELS, EXPECTED)
-            },
+            "files": files,
             "options": asdict(options),
         }
 
@@ -184,6 +183,7 @@ def generate(
 ) -> dict[str, Any]:
     """Write a miniature ILSVRC2012 download into ``output_dir`` and return a summary of it.
 
+    ``options.layout`` other than official rewrites the archives as that layout (same images).
     ``progress`` shows a tqdm bar over the images on a terminal (for the long full-size runs).
     """
     output = Path(output_dir)
@@ -198,4 +198,9 @@ def generate(
         writer.write_validation(expected)
         expected.finish(writer.xml_quirks)
     writer.write_devkit()
-    return writer.summary(options)
+    if options.layout == "official":
+        files = {name: (output / name).stat().st_size for name in (*ARCHIVES, VALIDATION_LABELS, EXPECTED)}
+    else:
+        relayout(output, options.layout)
+        files = top_level_sizes(output)
+    return writer.summary(options, files)

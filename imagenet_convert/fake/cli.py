@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from imagenet_convert.fake import FakeOptions, generate
+from imagenet_convert.fake.options import LAYOUTS
 
 DEFAULTS = FakeOptions()
 
@@ -97,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="encode only this many distinct images per class and kind and reuse them: much faster for "
         "benchmarks where pixels don't matter (default 0: every image unique)",
+    )
+    add(
+        "--layout",
+        choices=LAYOUTS,
+        help="how the download is laid out (default official: the five archives); the others hold the very "
+        "same images: extracted folders, valprep'd validation, Kaggle's ZIP or its unzipped tree",
     )
     add(
         "--full-cardinality",

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from imagenet_convert.fake.images import TINY, ImageProfile
 
+LAYOUTS = ("official", "extracted", "valprep", "kaggle-zip", "kaggle-tree")
+"""See imagenet_convert.fake.layouts."""
+
 DEFAULT_NOISE = 35.0
 """Noise std-dev (0-255 scale) that, with quality 90 and 200-500 px sides, gives the real ~110 KB mean."""
 
@@ -33,6 +36,8 @@ class FakeOptions:
     """Pixel noise std-dev: the main knob of the mean JPEG size."""
     pool_size: int = 0
     """Distinct encoded images per class, kind and split, reused round-robin (0: every image unique)."""
+    layout: str = "official"
+    """How the download is laid out: official, extracted, valprep, kaggle-zip or kaggle-tree."""
 
     def __post_init__(self) -> None:
         low, high = self.train_per_class
@@ -44,6 +49,7 @@ class FakeOptions:
             "sides must satisfy 8 <= min_side <= max_side": 8 <= self.min_side <= self.max_side,
             "quality must be in 1..100": 1 <= self.quality <= 100,
             "noise and pool_size must be >= 0": self.noise >= 0 and self.pool_size >= 0,
+            f"layout must be one of {', '.join(LAYOUTS)}": self.layout in LAYOUTS,
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:

@@ -1,0 +1,61 @@
+"""Input layouts: every way users hold ILSVRC2012, one module each, all giving the same catalogue.
+
+A new layout is one module with a :class:`Layout` subclass, added to :data:`LAYOUTS` (most
+specific first: detection takes the first that matches).
+"""
+
+from __future__ import annotations
+
+from imagenet_convert.layouts.catalogue import Catalogue, Layout, LayoutError
+from imagenet_convert.layouts.extracted import Extracted
+from imagenet_convert.layouts.kaggle import KaggleTree, KaggleZip
+from imagenet_convert.layouts.locators import Locator
+from imagenet_convert.layouts.official import Official
+from imagenet_convert.layouts.tree import Tree, file_size, list_folder
+from imagenet_convert.layouts.valprep import Valprep
+
+__all__ = ["LAYOUTS", "Catalogue", "Layout", "LayoutError", "open_layout"]
+
+LAYOUTS: dict[str, type[Layout]] = {
+    layout.name: layout for layout in (KaggleZip, KaggleTree, Valprep, Extracted, Official)
+}
+
+
+def _nothing_matches(tree: Tree) -> LayoutError:
+    if not tree.files and not tree.broken:
+        return LayoutError(
+            f"{tree.root}: no such folder, or it is empty; point --input at the folder holding the "
+            "ILSVRC2012 downloads (or the Kaggle ZIP)"
+        )
+    top = sorted({path.split("/", 1)[0] + ("/" if "/" in path else "") for path in tree.files})
+    shown = ", ".join(top[:8]) + (" ..." if len(top) > 8 else "")
+    accepted = "; ".join(f"{name}: {layout.key_files}" for name, layout in LAYOUTS.items())
+    return LayoutError(
+        f"{tree.root}: no accepted layout matches (found: {shown}); accepted layouts and their key files: "
+        f"{accepted}. Files must keep their official names"
+    )
+
+
+def _one_file(path: str) -> Tree:
+    """A tree holding just the file ``path`` (Kaggle's ZIP given as --input), rooted at its folder."""
+    root, _, name = path.rstrip("/").rpartition("/")
+    tree = Tree(root or ".")
+    size = file_size(path)
+    if size is None:
+        raise LayoutError(f"{path}: no such file")
+    tree.add(name, Locator(name, 0, size), size)
+    return tree
+
+
+def open_layout(
+    path: str, forced: str | None = None, skip_bad: bool = False, validation_labels: str | None = None
+) -> Layout:
+    """The layout of ``--input`` (detected, or ``forced`` by --layout), with its listing."""
+    tree = _one_file(path) if path.endswith(".zip") else list_folder(path)
+    if forced:
+        chosen = LAYOUTS[forced]
+    else:
+        chosen = next((layout for layout in LAYOUTS.values() if layout.detect(tree)), None)
+        if chosen is None:
+            raise _nothing_matches(tree)
+    return chosen(tree, skip_bad=skip_bad, validation_labels=validation_labels)

@@ -1,0 +1,224 @@
+"""What ``--input`` holds: every file under it with its locator, and what is junk or broken.
+
+A folder is listed once (a local walk that sees symbolic links, or an object store's prefix
+listing); a ZIP is listed from its central directory. Layouts then only look names up here.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import zipfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from apache_beam.io.filesystems import FileSystems
+
+from imagenet_convert.archives import ArchiveError, open_input
+from imagenet_convert.layouts.locators import Locator, read_file
+
+JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"})
+"""Files (and folders) that file managers leave behind; ``._*`` (AppleDouble) files are junk too."""
+
+
+WALK_THREADS = READ_THREADS = 16
+"""Folders listed, and small files read, at once: waits for the disk (or the network) overlap."""
+READ_AHEAD = 256
+
+
+def is_junk(name: str) -> bool:
+    return name in JUNK_NAMES or name.startswith("._")
+
+
+@dataclass
+class Tree:
+    """Files by '/'-separated path relative to ``root``; sizes are the files' own (inflated) sizes."""
+
+    root: str
+    files: dict[str, Locator] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    junk: list[str] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+    """Path -> problem (broken or looping link, unreadable, not a regular file)."""
+    newest: tuple[float, str] = (0.0, "")
+    """(modification time, path) of the file modified last: one figure a resume checks for a million
+    files (a file per entry would cost the launcher a hundred megabytes)."""
+    _under: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    def add(self, path: str, locator: Locator, size: int, mtime: float = 0.0) -> None:
+        self.files[path] = locator
+        self.sizes[path] = size
+        if mtime > self.newest[0]:
+            self.newest = (mtime, path)
+        self._under.clear()
+
+    def read(self, path: str) -> bytes:
+        """A small file's bytes (a devkit, a CSV, an XML file)."""
+        locator = self.files[path]
+        if "://" in self.root or locator.zipped:
+            return read_file(self.root, locator, path)
+        # Half a million XML files: the builtin open costs a tenth of Beam's per-file machinery.
+        try:
+            with open(os.path.join(self.root, path), "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise ArchiveError(f"{path}: cannot read ({exc.strerror})") from None
+
+    def read_many(self, paths: list[str]) -> Iterator[tuple[str, bytes]]:
+        """(path, bytes) of many small files in order, read ahead in threads (the XML of a split)."""
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            ahead: deque = deque()
+            for path in paths:
+                ahead.append((path, pool.submit(self.read, path)))
+                if len(ahead) >= READ_AHEAD:
+                    done, future = ahead.popleft()
+                    yield done, future.result()
+            while ahead:
+                done, future = ahead.popleft()
+                yield done, future.result()
+
+    def under(self, prefix: str) -> list[str]:
+        """Paths below the folder ``prefix`` (no trailing slash), sorted; computed once per prefix."""
+        if not self._under:
+            by_top: dict[str, list[str]] = {}
+            for path in self.files:
+                top, slash, _ = path.partition("/")
+                if slash:
+                    by_top.setdefault(top, []).append(path)
+            self._under.update((top, sorted(paths)) for top, paths in by_top.items())
+        if prefix not in self._under:
+            start = prefix + "/"
+            self._under[prefix] = [
+                p for p in self._under.get(prefix.split("/", 1)[0], []) if p.startswith(start)
+            ]
+        return self._under[prefix]
+
+
+Scanned = tuple[str, os.stat_result | OSError | None, str]
+"""(name, stat result or the error of stat, link target) of one folder entry; None: junk."""
+
+
+def _scan(folder: str) -> list[Scanned] | OSError:
+    """One folder's entries with their stat, run in threads: on a cold disk each stat waits for an
+    inode, and a million of them one after the other would take minutes."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        return exc
+    scanned: list[Scanned] = []
+    for entry in entries:
+        if is_junk(entry.name):
+            scanned.append((entry.name, None, ""))
+            continue
+        try:
+            scanned.append((entry.name, entry.stat(), ""))  # follows symbolic links
+        except OSError as exc:
+            scanned.append((entry.name, exc, os.readlink(entry.path) if entry.is_symlink() else ""))
+    return scanned
+
+
+def _walk_local(tree: Tree) -> None:
+    """os.scandir, not Beam's match: links must be seen to be followed, and broken ones reported."""
+    root = tree.root
+    try:
+        top = os.stat(root)
+    except OSError:
+        return
+    seen = {(top.st_dev, top.st_ino)}
+    level = [("", root)]
+    with ThreadPoolExecutor(WALK_THREADS) as pool:
+        while level:
+            below = []
+            for (relative, folder), scanned in zip(
+                level, pool.map(_scan, [f for _, f in level]), strict=True
+            ):
+                if isinstance(scanned, OSError):
+                    tree.broken[relative or "."] = f"cannot be listed ({scanned.strerror})"
+                    continue
+                if not scanned and relative:
+                    tree.junk.append(relative + "/")
+                for name, info, target in scanned:
+                    path = f"{relative}/{name}" if relative else name
+                    if info is None:
+                        tree.junk.append(path)
+                    elif isinstance(info, OSError):
+                        tree.broken[path] = _problem(info, target)
+                    elif stat.S_ISDIR(info.st_mode):
+                        if (info.st_dev, info.st_ino) in seen:
+                            tree.broken[path] = "a symbolic link to a folder already listed (a loop)"
+                            continue
+                        seen.add((info.st_dev, info.st_ino))
+                        below.append((path, os.path.join(folder, name)))
+                    elif stat.S_ISREG(info.st_mode):
+                        tree.add(path, Locator(path, 0, info.st_size), info.st_size, info.st_mtime)
+                    else:
+                        tree.broken[path] = "not a regular file"
+            level = below
+
+
+def _problem(error: OSError, link_target: str) -> str:
+    if not link_target:
+        return f"unreadable ({error.strerror})"
+    if error.errno == errno.ELOOP:
+        return "a symbolic link that loops"
+    return f"a broken symbolic link (to {link_target!r})"
+
+
+def _list_remote(tree: Tree) -> None:
+    """An object store's prefix listing: one request per thousand objects, no folders to walk."""
+    prefix = tree.root.rstrip("/") + "/"
+    try:
+        found = FileSystems.match([prefix + "**"])[0].metadata_list
+    except Exception as exc:  # BeamIOError and friends, by scheme
+        raise ArchiveError(f"{tree.root}: cannot list the input folder ({exc})") from None
+    for meta in found:
+        path = meta.path[len(prefix) :]
+        if path.endswith("/"):  # a console's "folder" marker
+            continue
+        if any(is_junk(part) for part in path.split("/")):
+            tree.junk.append(path)
+            continue
+        tree.add(path, Locator(path, 0, meta.size_in_bytes), meta.size_in_bytes, meta.last_updated_in_seconds)
+
+
+def file_size(path: str) -> int | None:
+    """The size of one file (local or object store), None if there is none."""
+    try:
+        found = FileSystems.match([path])[0].metadata_list
+    except Exception:  # BeamIOError and friends, by scheme
+        return None
+    return found[0].size_in_bytes if found else None
+
+
+def list_folder(root: str) -> Tree:
+    """Everything under a local folder or an object-store prefix."""
+    tree = Tree(root.rstrip("/") if "://" in root else root)
+    if "://" in root:
+        _list_remote(tree)
+    else:
+        _walk_local(tree)
+    tree.junk.sort()
+    return tree
+
+
+def list_zip(root: str, name: str) -> Tree:
+    """The members of the ZIP ``name`` under ``root``, read from its central directory only."""
+    tree = Tree(root)
+    try:
+        with open_input(FileSystems.join(root, name)) as stream, zipfile.ZipFile(stream) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ArchiveError(
+            f"{name}: not a readable ZIP ({exc}); the download is incomplete or damaged, download it again"
+        ) from None
+    for info in infos:
+        if info.is_dir():
+            continue
+        if any(is_junk(part) for part in info.filename.split("/")):
+            tree.junk.append(info.filename)
+            continue
+        tree.add(info.filename, Locator(name, info.header_offset, info.compress_size, True), info.file_size)
+    return tree
