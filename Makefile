@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP) ## Create .venv and install the project (done by every other target)
 
 test: $(STAMP) ## Run the whole test suite
-	$(PY) -m ruff check imagenet_convert pipelines tests
+	$(PY) -m ruff check imagenet_convert pipelines tests bench
 	$(PY) -m pytest -q
 
 test-dali: $(STAMP) ## Install the 'dali' extra (about 1 GB) and read every record with DALI, CPU only
@@ -36,7 +36,7 @@ test-dali: $(STAMP) ## Install the 'dali' extra (about 1 GB) and read every reco
 	$(PY) -m pytest -q tests/test_readers.py -k dali
 
 lint: $(STAMP) ## ruff
-	$(PY) -m ruff check imagenet_convert pipelines tests
+	$(PY) -m ruff check imagenet_convert pipelines tests bench
 
 demo: $(STAMP) ## Generate a miniature ImageNet, convert it, train, evaluate, predict
 	$(PY) -m imagenet_convert demo --workdir $(DEMO)
@@ -63,10 +63,10 @@ demo-sheet: $(STAMP) ## Regenerate docs/demo-sheet.png from the demo's miniature
 	$(PY) -m imagenet_convert demo --sheet docs/demo-sheet.png --workdir $(DEMO)
 
 bench: $(STAMP) ## Conversion vs read/tar -x, warm and cold -> bench-results/bench.json (~15 min; ARGS=--repeat 2)
-	$(PY) -m imagenet_convert.bench --workdir bench-data --results bench-results $(ARGS)
+	$(PY) -m bench --workdir bench-data --results bench-results $(ARGS)
 
 bench-scale: $(STAMP) ## Full cardinality (1.33M tiny images): index, plan, memory -> bench-results/bench-scale.json
-	$(PY) -m imagenet_convert.bench --scale --workdir bench-data --results bench-results $(ARGS)
+	$(PY) -m bench --scale --workdir bench-data --results bench-results $(ARGS)
 
 clean: ## Remove the environment, demo and benchmark data
 	rm -rf $(VENV) $(DEMO) bench-data bench-results *.egg-info

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert.bench import batches, report, standard
-from imagenet_convert.bench.measure import Measurement, MemoryPeak, descendants, pss_bytes, run_measured
-from imagenet_convert.bench.report import Target
+from bench import batches, report, standard
+from bench.measure import Measurement, MemoryPeak, descendants, pss_bytes, run_measured
+from bench.report import Target
 
 
 def test_descendants_walks_the_whole_tree_root_first() -> None:

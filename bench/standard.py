@@ -8,10 +8,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from imagenet_convert.bench import datasets, report, steps
-from imagenet_convert.bench.measure import Measurement
-from imagenet_convert.bench.report import MB, Target, ratio
-from imagenet_convert.bench.steps import Workspace
+from bench import datasets, report, steps
+from bench.measure import Measurement
+from bench.report import MB, Target, ratio
+from bench.steps import Workspace
 
 PEAK_PSS_BOUND_MB = 1500
 GROWTH_BOUND = 0.10

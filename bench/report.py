@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagenet_convert.bench.measure import Measurement
-from imagenet_convert.bench.steps import extra_disk_bytes
+from bench.measure import Measurement
+from bench.steps import extra_disk_bytes
 
 MB = 1e6
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from imagenet_convert.bench import datasets, steps
-from imagenet_convert.bench.measure import wait_for_quiet
-from imagenet_convert.bench.steps import Workspace
+from bench import datasets, steps
+from bench.measure import wait_for_quiet
+from bench.steps import Workspace
 
 SHARDS = 100
 """Train shards profiled: ~4,900 images of the standard set (~0.5 GB), a few seconds per pass."""

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import pagecache
+from bench.measure import Measurement, allocated_bytes, run_measured, wait_for_quiet
 from imagenet_convert import filenames
-from imagenet_convert.bench import pagecache
-from imagenet_convert.bench.measure import Measurement, allocated_bytes, run_measured, wait_for_quiet
 
 EXTRACT_SCRIPT = """\
 set -eu

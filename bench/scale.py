@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from imagenet_convert.bench import batches, datasets, report, steps
-from imagenet_convert.bench.measure import Measurement
-from imagenet_convert.bench.report import MB, Target, ratio
-from imagenet_convert.bench.steps import Workspace
+from bench import batches, datasets, report, steps
+from bench.measure import Measurement
+from bench.report import MB, Target, ratio
+from bench.steps import Workspace
 
 PLAN_PEAK_MB = 2000
 INDEX_KEYS = ("index_train", "index_validation")

@@ -1,4 +1,4 @@
-"""``python -m imagenet_convert.bench``: the benchmarks behind ``make bench`` and ``make bench-scale``.
+"""``python -m bench``: the benchmarks behind ``make bench`` and ``make bench-scale``.
 
 Never part of the test suite: they generate gigabytes and take minutes (the scale run much longer).
 """
@@ -9,13 +9,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from imagenet_convert.bench import datasets, report
-from imagenet_convert.bench.steps import BenchError, Workspace
+from bench import datasets, report
+from bench.steps import BenchError, Workspace
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m imagenet_convert.bench",
+        prog="python -m bench",
         description="Time the conversion against reading and extracting the same archives (make bench), "
         "or at full ImageNet cardinality (--scale). Input sets are generated once into WORKDIR/sets and "
         "reused; results go to RESULTS/bench.json or bench-scale.json, with each step's log in RESULTS/logs.",
@@ -61,18 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     ws = Workspace(args.workdir.resolve(), args.results.resolve(), args.quiet_wait)
     try:
         if args.profile:
-            from imagenet_convert.bench import profile
+            from bench import profile
 
             if args.scale:
                 name, result = "profile-scale.json", profile.run(ws, datasets.SCALE)
             else:
                 name, result = "profile.json", profile.run(ws)
         elif args.scale:
-            from imagenet_convert.bench import scale
+            from bench import scale
 
             name, result = "bench-scale.json", scale.run(ws)
         else:
-            from imagenet_convert.bench import standard
+            from bench import standard
 
             name, result = "bench.json", standard.run(ws, args.memory_scaling, args.repeat)
     except BenchError as exc:
