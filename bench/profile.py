@@ -51,6 +51,12 @@ def _write_shards(output: Path, folder: Path, shards: list, classes: dict) -> No
         write_shard(out, str(folder), shard, classes, False)
 
 
+def _framed(chunks: list[bytes]) -> bytes:
+    from imagenet_convert.records import frame_chunks
+
+    return b"".join(frame_chunks(chunks))
+
+
 class _Clock:
     """Accumulates seconds per stage name."""
 
@@ -72,7 +78,7 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
     from imagenet_convert import filenames, images, plan
     from imagenet_convert.layouts import locators
     from imagenet_convert.output import OutputDir, json_bytes
-    from imagenet_convert.records import SlimRecord, frame
+    from imagenet_convert.records import SlimRecord
 
     clock, counts = _Clock(), Counter()
     out = OutputDir(str(sink))
@@ -98,8 +104,8 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
                 synset, text = classes[image.label]
                 record = SlimRecord(data, image.filename, height, width, image.label, synset, text,
                                     list(image.boxes))  # fmt: skip
-                example = clock("serialize Example", record.to_example_bytes)
-                framed = clock("frame (CRC-32C)", frame, example)
+                example = clock("serialize Example", record.to_example_chunks)
+                framed = clock("frame (CRC-32C + join)", _framed, example)
                 clock("sha256", digest.update, framed)
                 clock("write to shard file", target.write, framed)
         clock("publish + marker (per shard)", out.publish, str(sink / "shard.tmp"), out.path(shard.name))

@@ -28,7 +28,7 @@ from imagenet_convert import archives, devkit, filenames, images, plan
 from imagenet_convert.layouts import locators
 from imagenet_convert.output import OutputDir, absolute, json_bytes
 from imagenet_convert.record_index import index_bytes
-from imagenet_convert.records import SlimRecord, frame
+from imagenet_convert.records import SlimRecord, frame_chunks
 
 
 class ConversionError(Exception):
@@ -79,7 +79,7 @@ def write_shard(
                     ) from None
                 skipped.append({"image": image.filename, "problem": str(exc)})
                 continue
-            framed = frame(record.to_example_bytes())
+            framed = b"".join(frame_chunks(record.to_example_chunks()))  # the image's one copy here
             sink.write(framed)
             digest.update(framed)
             spans.append((size, len(framed)))

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagenet_convert.records import SlimRecord, TFRecordError, frame, parse_example, read_records
+from imagenet_convert.records import (
+    Example,
+    SlimRecord,
+    TFRecordError,
+    frame,
+    frame_chunks,
+    parse_example,
+    read_records,
+)
 
 WITH_BOXES = SlimRecord(
     encoded=b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9",
@@ -34,6 +42,9 @@ WITHOUT_BOXES = SlimRecord(
 )
 UNICODE_TEXT = SlimRecord(b"x", "n03000134_1.JPEG", 1, 1, 1000, "n03000134", "chainlink fence — Zaun é")
 BOX_KEYS = tuple(f"image/object/bbox/{side}" for side in ("xmin", "ymin", "xmax", "ymax"))
+BYTES_KEYS = {
+    f"image/{key}" for key in ("encoded", "format", "filename", "colorspace", "class/synset", "class/text")
+}
 RECORDS = {"with-boxes": WITH_BOXES, "without-boxes": WITHOUT_BOXES, "unicode-text": UNICODE_TEXT}
 
 
@@ -166,15 +177,36 @@ def test_parse_example_returns_the_features(name: str) -> None:
 coordinate = st.floats(0, 1).map(lambda value: round(value, 4))
 records = st.builds(
     SlimRecord,
-    encoded=st.binary(max_size=300),
+    encoded=st.one_of(st.binary(max_size=300), st.integers(0, 20_000).map(lambda n: b"\xab" * n)),
     filename=st.text(max_size=40),
     height=st.integers(1, 2**31 - 1),
     width=st.integers(1, 2**31 - 1),
-    label=st.integers(0, 1000),
+    label=st.integers(-(2**63), 2**63 - 1),
     synset=st.from_regex(r"n\d{8}", fullmatch=True),
     text=st.text(max_size=60),
-    boxes=st.lists(st.tuples(coordinate, coordinate, coordinate, coordinate), max_size=5),
+    boxes=st.lists(st.tuples(coordinate, coordinate, coordinate, coordinate), max_size=40),
 )
+"""Lengths across one, two and three varint bytes, and labels of every int64 size and sign."""
+
+
+def protobuf_bytes(record: SlimRecord) -> bytes:
+    """The record built as a protobuf message and serialized by the protobuf runtime itself."""
+    example = Example()
+    for key, values in expected_features(record).items():
+        feature = example.features.feature[key]
+        kind = "float_list" if key in BOX_KEYS else "bytes_list" if key in BYTES_KEYS else "int64_list"
+        getattr(feature, kind).SetInParent()
+        getattr(feature, kind).value.extend(values)
+    return example.SerializeToString(deterministic=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(record=records)
+def test_wire_format_is_protobufs_own(record: SlimRecord) -> None:
+    chunks = record.to_example_chunks()
+    assert chunks[1] is record.encoded, "the image's bytes are passed on, not copied"
+    assert b"".join(chunks) == protobuf_bytes(record)
+    assert frame_chunks(chunks)[1:-1] == chunks
 
 
 @settings(max_examples=60, deadline=None)
