@@ -38,8 +38,15 @@ def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-def _texts(root: etree._Element, tag: str) -> list[str]:
-    return [(el.text or "").strip() for el in root.iter(tag)]
+WANTED = ("object", "xmin", "ymin", "xmax", "ymax", "width", "height", "name")
+
+
+def _texts(root: etree._Element) -> dict[str, list[str]]:
+    """{tag: stripped texts of its elements, in document order} for every tag Slim reads, in one walk."""
+    texts: dict[str, list[str]] = {tag: [] for tag in WANTED}
+    for element in root.iter(*WANTED):
+        texts[element.tag].append((element.text or "").strip())
+    return texts
 
 
 def _int(text: str, tag: str) -> int:
@@ -55,13 +62,14 @@ def parse_annotation(data: bytes) -> Annotation:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         raise BoxXMLError(f"malformed XML: {exc}") from None
-    count = sum(1 for _ in root.iter("object"))
-    columns = {tag: _texts(root, tag) for tag in ("xmin", "ymin", "xmax", "ymax")}
+    texts = _texts(root)
+    count = len(texts["object"])
+    columns = {tag: texts[tag] for tag in ("xmin", "ymin", "xmax", "ymax")}
     for tag, values in columns.items():
         if len(values) < count:
             raise BoxXMLError(f"{count} <object> elements but {len(values)} <{tag}>")
-    size = {tag: _texts(root, tag) for tag in ("width", "height")}
-    names = _texts(root, "name")
+    size = {tag: texts[tag] for tag in ("width", "height")}
+    names = texts["name"]
     if count and (not size["width"] or not size["height"]):
         raise BoxXMLError("missing <size><width>/<height>")
     if count and not names:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import random
 import tarfile
+import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imagenet_convert.archives import (
     ArchiveError,
     Member,
+    _checksum,
+    _index_with_tarfile,
+    _plain_headers,
     index_tar,
     index_train,
     iter_small_members,
@@ -294,3 +302,59 @@ def test_iter_small_members_rejects_damaged_tar_gz(tmp_path: Path, kind: str) ->
 def test_iter_small_members_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="absent.tar.gz"):
         dict(iter_small_members(str(tmp_path / "absent.tar.gz"), "absent.tar.gz"))
+
+
+# --- the fast header reader against tarfile -----------------------------------------------------
+
+names = st.one_of(
+    st.from_regex(r"(\./)?[A-Za-z0-9_]{1,20}\.JPEG", fullmatch=True),
+    st.text(min_size=1, max_size=120),  # long names (GNU/pax headers), "..", slashes, any text
+)
+KINDS = [tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE]
+members = st.lists(
+    st.tuples(names, st.integers(0, 3000), st.sampled_from(KINDS)),
+    max_size=8,
+)
+
+
+def index_or_error(read: Callable[[], list[Member]]) -> list[Member] | str:
+    try:
+        return read()
+    except ArchiveError as exc:
+        return str(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(members=members, fmt=st.sampled_from(list(FORMATS.values())), cut=st.integers(0, 600))
+def test_fast_index_is_tarfiles(members: list[tuple[str, int, bytes]], fmt: int, cut: int) -> None:
+    """Any tar, whole or cut short: the same members, or the same error, as reading it with tarfile."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as tar:
+        for name, size, kind in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.size = kind, 0 if kind == tarfile.DIRTYPE else size
+            tar.addfile(info, io.BytesIO(image_bytes(name, info.size)))
+    data = out.getvalue()[: len(out.getvalue()) - cut * 7]
+    fast = index_or_error(lambda: index_tar(io.BytesIO(data), "a.tar"))
+    slow = index_or_error(lambda: _index_with_tarfile(io.BytesIO(data), "a.tar", 0, len(data)))
+    assert fast == slow
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "a.tar.gz"
+        path.write_bytes(gzip.compress(out.getvalue()))
+        streamed = list(iter_small_members(str(path), "a.tar.gz"))
+        with tarfile.open(path) as tar:
+            assert streamed == [(m.name, tar.extractfile(m).read()) for m in tar if m.isreg()]
+
+
+def test_the_generators_archives_take_the_fast_path(mini_imagenet: Path) -> None:
+    """The official downloads are plain GNU headers with flat names, as the generator writes them."""
+    with open(mini_imagenet / TRAIN, "rb") as stream:
+        outer = _plain_headers(stream, TRAIN, 0, (mini_imagenet / TRAIN).stat().st_size)
+        assert outer and all(_plain_headers(stream, m.name, m.offset, m.size) for m in outer)
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=st.binary(min_size=512, max_size=512), zeros=st.integers(0, 512))
+def test_header_checksum_is_exact(header: bytes, zeros: int) -> None:
+    header = bytes(zeros) + header[zeros:]  # from all bytes set to all zeros
+    assert _checksum(header) == sum(header[:148]) + 8 * 32 + sum(header[156:])
