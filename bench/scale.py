@@ -64,7 +64,7 @@ def time_plan_extracted(ws: Workspace) -> dict[str, Any]:
     steps.remove(output)
     return {
         "layout": layout.describe(),
-        "images": sum(len(shard.images) for shard in built.shards),
+        "images": sum(shard.num_images for shard in built.shards),
         "dry_run_wall_s": dry_run.wall_s,
         "dry_run_peak_pss_mb": round(dry_run.peak_pss_bytes / MB, 1),
         "in_process_plan_s": round(planned - started, 3),

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn, TextIO
 
 import apache_beam as beam
+import psutil
 from apache_beam.options.pipeline_options import PipelineOptions
 from tqdm import tqdm
 
@@ -39,6 +40,7 @@ from imagenet_convert.plan import (
     build_plan,
     find_inputs,
     fingerprint,
+    gc_paused,
     load_manifest,
     plan_from_manifest,
     save_plan,
@@ -74,6 +76,8 @@ class Report:
     """What the run measured and noticed; saved as run_report.json."""
 
     started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    process_created: float = field(default_factory=lambda: psutil.Process().create_time())
+    """When this process started (interpreter start-up included), in seconds since the epoch."""
     runner: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -295,7 +299,7 @@ def load_or_build_plan(
         return None
     if manifest is not None:
         with report.timed("load_plan"):
-            return plan_from_manifest(out, manifest)
+            return plan_from_manifest(manifest)
     with report.timed("index_and_plan"), _class_progress() as on_class:
         plan = build_plan(layout, options, inputs, on_class)
     plan.input_mtimes = mtimes
@@ -485,7 +489,7 @@ def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exceptio
     line = out.read_bytes(errors[0]).decode().strip() if errors else ""
     if faults.is_disk_full(line or exc):
         left = [shard for shard in pending if shard.name not in done_markers(out)]
-        needed = sum(s.image_bytes + RECORD_OVERHEAD * len(s.images) for s in left)
+        needed = sum(s.image_bytes + RECORD_OVERHEAD * s.num_images for s in left)
         return UsageError(faults.disk_full_message(out.root, needed, free_bytes(out)))
     if line:
         return ConversionError(line)
@@ -565,6 +569,9 @@ def write_metadata(
         if marker["name"] in pending:
             report.written["images"] += marker["num_records"]
             report.written["bytes"] += marker["bytes"]
+    created = [m["created"] for m in markers.values() if m["name"] in pending and "created" in m]
+    if created:  # from start until the first shard's temporary file exists: what planning costs a user
+        report.seconds["first_shard"] = round(min(created) - report.process_created, 3)
     out.write_json(
         out.path(filenames.RUN_REPORT),
         {
@@ -589,7 +596,7 @@ def write_metadata(
 def print_plan(plan: Plan, done: set[str], free: int | None, stream: TextIO) -> None:
     for split in plan.options.splits:
         shards = plan.split_shards(split)
-        images = sum(len(s.images) for s in shards)
+        images = sum(s.num_images for s in shards)
         size = sum(s.image_bytes for s in shards)
         left = sum(1 for s in shards if s.name not in done)
         print(
@@ -635,22 +642,27 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.monotonic()
     out = OutputDir(args.output)
     report = Report(runner=_runner_name(args, beam_args))
-    layout = open_layout(args.input, args.layout, args.skip_bad_images, args.validation_labels)
-    print(f"input layout: {layout.describe()}")
-    inputs = find_inputs(layout, plan_options(args))
-    mtimes = resume.input_mtimes(layout.tree, inputs, args.validation_labels)
+    with gc_paused():
+        layout = open_layout(args.input, args.layout, args.skip_bad_images, args.validation_labels)
+        print(f"input layout: {layout.describe()}")
+        inputs = find_inputs(layout, plan_options(args))
+        mtimes = resume.input_mtimes(layout.tree, inputs, args.validation_labels)
     if not args.dry_run:
         prepare_output(out)
     with output_lock(out) if not args.dry_run else contextlib.nullcontext():
-        plan = load_or_build_plan(args, layout, inputs, mtimes, out, report)
+        with gc_paused():
+            plan = load_or_build_plan(args, layout, inputs, mtimes, out, report)
         if plan is None:
             print(f"{out.root}: this conversion is complete and its inputs are unchanged; nothing to do")
             return 0
+        plan.forget_images()
+        root = layout.tree.root
+        del layout  # its catalogue of every input file is not needed to write the shards
         report.warnings = list(plan.warnings)
         report.skipped = list(plan.skipped)
         done = done_shards(out)
         pending = [shard for shard in plan.shards if shard.name not in done]
-        needed = sum(s.image_bytes + RECORD_OVERHEAD * len(s.images) for s in pending)
+        needed = sum(s.image_bytes + RECORD_OVERHEAD * s.num_images for s in pending)
         if args.dry_run:
             return _dry_run(out, plan, done, needed)
         check_free_space(out, needed)
@@ -661,7 +673,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
         report.resumed_shards = len(plan.shards) - len(pending)
         if pending:
             with report.timed("write"):
-                run_pipeline(args, beam_args, out, pending, layout.tree.root)
+                run_pipeline(args, beam_args, out, pending, root)
         report.seconds["total"] = round(time.monotonic() - started, 3)
         info = write_metadata(out, plan, report, frozenset(shard.name for shard in pending))
         resume.finish(out, plan.manifest())

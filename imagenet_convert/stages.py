@@ -64,6 +64,7 @@ def write_shard(
         out.removed_on_failure(temporary),
         FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
     ):
+        created = time.time()  # when the shard's temporary file appeared (run_report.json's first_shard)
         for image in shard.images:
             where = f"{image.locator.path}: member {image.filename}"
             if image.locator.path.rsplit("/", 1)[-1] == image.filename:  # an extracted image file
@@ -98,6 +99,7 @@ def write_shard(
         "stats": dict(sorted(stats.items())),
         "skipped": skipped,
         "seconds": round(time.monotonic() - started, 3),
+        "created": round(created, 3),
         "worker": f"{socket.gethostname()}:{os.getpid()}",  # which process wrote it (run_report.json)
     }
     out.write_atomic(out.path(filenames.marker(shard.name)), json_bytes(marker))

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from imagenet_convert import boxes
 from imagenet_convert.boxes import (
     BoxXMLError,
     image_name_for_xml,
@@ -229,3 +230,18 @@ def test_generator_boxes_follow_the_rules(mini_imagenet: Path, mini_expected: di
         assert entry["boxes"] == []
         boxes = slim_boxes(parse_annotation(data), entry["synset"], challenge)
         assert [list(b) for b in boxes] == entry["validation_boxes"]
+
+
+def test_many_files_in_processes_give_what_one_process_gives() -> None:
+    """Past one batch the XML goes to worker processes: same boxes, same errors, same order."""
+    files = [
+        (n, "n01440764", voc(500, 375, ("n01440764", n % 400, 10, 450, 300 + n % 70)) if n % 97 else b"<bad")
+        for n in range(2 * boxes.BATCH + 17)
+    ]
+    here = list(boxes.slim_boxes_of_many(files, CHALLENGE, processes=1))
+    there = list(boxes.slim_boxes_of_many(files, CHALLENGE, processes=2))
+    assert [key for key, _ in there] == list(range(len(files)))
+    assert [str(kept) if isinstance(kept, Exception) else kept for _, kept in there] == [
+        str(kept) if isinstance(kept, Exception) else kept for _, kept in here
+    ]
+    assert sum(isinstance(kept, boxes.BoxXMLError) for _, kept in there) == 21
