@@ -569,9 +569,11 @@ def write_metadata(
         if marker["name"] in pending:
             report.written["images"] += marker["num_records"]
             report.written["bytes"] += marker["bytes"]
-    created = [m["created"] for m in markers.values() if m["name"] in pending and "created" in m]
-    if created:  # from start until the first shard's temporary file exists: what planning costs a user
-        report.seconds["first_shard"] = round(min(created) - report.process_created, 3)
+    written = [m for m in markers.values() if m["name"] in pending and "created" in m]
+    if written:  # from start until the first shard's temporary file exists: what planning costs a user
+        report.seconds["first_shard"] = round(min(m["created"] for m in written) - report.process_created, 3)
+        report.seconds["in_shards"] = round(sum(m["seconds"] for m in written), 3)
+        report.seconds["in_shards_cpu"] = round(sum(m["cpu_seconds"] for m in written), 3)
     out.write_json(
         out.path(filenames.RUN_REPORT),
         {

@@ -54,7 +54,7 @@ def write_shard(
     out: OutputDir, input_dir: str, shard: plan.Shard, classes: dict[int, tuple[str, str]], skip_bad: bool
 ) -> dict[str, Any]:
     """Write one shard and its index atomically and return its marker (counts, sha256, quirks, skipped)."""
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.thread_time()
     digest, stats, class_counts = hashlib.sha256(), Counter(), Counter()
     skipped: list[dict[str, str]] = []
     spans: list[tuple[int, int]] = []
@@ -100,6 +100,7 @@ def write_shard(
         "skipped": skipped,
         "seconds": round(time.monotonic() - started, 3),
         "created": round(created, 3),
+        "cpu_seconds": round(time.thread_time() - cpu, 3),  # the writer's own (user + system)
         "worker": f"{socket.gethostname()}:{os.getpid()}",  # which process wrote it (run_report.json)
     }
     out.write_atomic(out.path(filenames.marker(shard.name)), json_bytes(marker))
