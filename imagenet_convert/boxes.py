@@ -166,7 +166,8 @@ def slim_boxes_of_many(
         for batch in itertools.chain([first], [second] if second else [], batches):
             yield from _boxes_batch(batch, challenge)
         return
-    context = multiprocessing.get_context("forkserver")  # never fork a launcher that has threads
+    # Spawned, not forked (the launcher has threads), nor from a fork server that would outlive them.
+    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
         pending: deque[Future] = deque()
         for batch in itertools.chain([first, second], batches):

@@ -50,6 +50,13 @@ def _record(
     return SlimRecord(data, image.filename, height, width, image.label, synset, text, list(image.boxes))
 
 
+def _where(image: plan.PlannedImage) -> str:
+    """The archive and member of an image, or its own file's path when it was extracted."""
+    if image.locator.path.rsplit("/", 1)[-1] == image.filename:
+        return image.locator.path
+    return f"{image.locator.path}: member {image.filename}"
+
+
 def write_shard(
     out: OutputDir, input_dir: str, shard: plan.Shard, classes: dict[int, tuple[str, str]], skip_bad: bool
 ) -> dict[str, Any]:
@@ -66,13 +73,10 @@ def write_shard(
     ):
         created = time.time()  # when the shard's temporary file appeared (run_report.json's first_shard)
         for image in shard.images:
-            where = f"{image.locator.path}: member {image.filename}"
-            if image.locator.path.rsplit("/", 1)[-1] == image.filename:  # an extracted image file
-                where = image.locator.path
             try:
                 record = _record(source.read(image.locator), image, classes, stats)
             except (images.BadImageError, OSError, archives.ArchiveError) as exc:
-                problem = f"{where}: {exc}"
+                problem = f"{_where(image)}: {exc}"
                 if not skip_bad:
                     raise ConversionError(
                         f"{problem}; pass --skip-bad-images to leave such images out and list them "
