@@ -26,7 +26,7 @@ JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"})
 
 WALK_THREADS = READ_THREADS = 16
 """Folders listed, and small files read, at once: waits for the disk (or the network) overlap."""
-READ_AHEAD = 256
+READ_CHUNK = 64
 
 
 def is_junk(name: str) -> bool:
@@ -68,17 +68,21 @@ class Tree:
             raise ArchiveError(f"{path}: cannot read ({exc.strerror})") from None
 
     def read_many(self, paths: list[str]) -> Iterator[tuple[str, bytes]]:
-        """(path, bytes) of many small files in order, read ahead in threads (the XML of a split)."""
+        """(path, bytes) of many small files in order, read ahead in threads (the XML of a split).
+
+        Each thread reads a run of ``READ_CHUNK`` files: a task per file cost more than its read.
+        """
+        chunks = [paths[i : i + READ_CHUNK] for i in range(0, len(paths), READ_CHUNK)]
         with ThreadPoolExecutor(READ_THREADS) as pool:
             ahead: deque = deque()
-            for path in paths:
-                ahead.append((path, pool.submit(self.read, path)))
-                if len(ahead) >= READ_AHEAD:
+            for chunk in chunks:
+                ahead.append((chunk, pool.submit(lambda run: [self.read(p) for p in run], chunk)))
+                if len(ahead) >= 2 * READ_THREADS:
                     done, future = ahead.popleft()
-                    yield done, future.result()
+                    yield from zip(done, future.result(), strict=True)
             while ahead:
                 done, future = ahead.popleft()
-                yield done, future.result()
+                yield from zip(done, future.result(), strict=True)
 
     def under(self, prefix: str) -> list[str]:
         """Paths below the folder ``prefix`` (no trailing slash), sorted; computed once per prefix."""
