@@ -29,12 +29,14 @@ from tqdm import tqdm
 from imagenet_convert import __version__, faults, filenames, processes, resume, tfds_metadata
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import DASK_RUNNER, parse_with_beam_options
+from imagenet_convert.errors import UsageError
 from imagenet_convert.layouts import LAYOUTS, Layout, open_layout
 from imagenet_convert.output import OutputDir, absolute
 from imagenet_convert.plan import (
     RECORD_OVERHEAD,
     SPLITS,
     Plan,
+    PlanError,
     PlanOptions,
     build_plan,
     find_inputs,
@@ -43,7 +45,6 @@ from imagenet_convert.plan import (
     plan_from_manifest,
     save_plan,
 )
-from imagenet_convert.sharding import ShardingError
 from imagenet_convert.stages import ConversionError, WriteShards
 
 DESCRIPTION = """\
@@ -65,8 +66,8 @@ A killed or failed run resumes where it stopped when started again with the same
 """
 
 
-class UsageError(Exception):
-    """Options that cannot work together."""
+class OutputError(Exception):
+    """The output folder cannot take this run: another run holds it, or its disk lacks the space."""
 
 
 @dataclass
@@ -165,6 +166,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     args.splits = tuple(s for s in SPLITS if s in splits)
     if args.workers < 1:
         p.error("--workers must be at least 1")
+    for split in args.splits:
+        if getattr(args, f"{split}_shards") < 1:
+            p.error(f"--{split}-shards must be at least 1")
     return args, beam_args
 
 
@@ -225,7 +229,7 @@ def output_lock(out: OutputDir) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise UsageError(
+            raise OutputError(
                 f"{out.root}: another conversion ({holder}) is writing here; wait for it to finish "
                 "or choose another --output"
             ) from None
@@ -236,7 +240,8 @@ def output_lock(out: OutputDir) -> Iterator[None]:
 
 
 def prepare_output(out: OutputDir) -> None:
-    """Create the output folder, or say clearly why it cannot be written."""
+    """Create the output folder, or say clearly why it cannot be written (a usage error: --output
+    names a place this run cannot write to)."""
     if not _is_local(out.root):
         return
     try:
@@ -344,7 +349,7 @@ def check_free_space(out: OutputDir, needed: int) -> int | None:
         return None
     free = shutil.disk_usage(out.root).free
     if needed > free:
-        raise UsageError(
+        raise OutputError(
             f"{out.root}: needs about {faults.size(needed)} but only {faults.size(free)} are free; "
             "free some space or choose another --output"
         )
@@ -486,7 +491,7 @@ def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exceptio
     if faults.is_disk_full(line or exc):
         left = [shard for shard in pending if shard.name not in done_markers(out)]
         needed = sum(s.image_bytes + RECORD_OVERHEAD * len(s.images) for s in left)
-        return UsageError(faults.disk_full_message(out.root, needed, free_bytes(out)))
+        return OutputError(faults.disk_full_message(out.root, needed, free_bytes(out)))
     if line:
         return ConversionError(line)
     last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
@@ -687,7 +692,10 @@ def main(argv: list[str]) -> int:
     faults.install_handlers()
     try:
         return convert(args, beam_args)
-    except (ArchiveError, ConversionError, ShardingError, UsageError, resume.ResumeError) as exc:
+    except UsageError as exc:  # ShardingError included
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ArchiveError, PlanError, ConversionError, OutputError, resume.ResumeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

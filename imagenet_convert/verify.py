@@ -32,6 +32,7 @@ from tqdm import tqdm
 from imagenet_convert import filenames, tfds_metadata
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import parse_with_beam_options
+from imagenet_convert.errors import UsageError
 from imagenet_convert.layouts import open_layout
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, SPLITS
@@ -51,8 +52,8 @@ CONSTANTS = {"image/format": b"JPEG", "image/colorspace": b"RGB", "image/channel
 CHUNK = 8 << 20
 
 
-class VerifyError(Exception):
-    """Nothing to verify (no output folder, no metadata): one line, exit status 2."""
+class VerifyError(UsageError):
+    """Nothing to verify (no output folder, no metadata): a usage error, one line, exit status 2."""
 
 
 @dataclass

@@ -268,9 +268,16 @@ def test_input_folder_problems(
     if input_kind == "wrong-names":
         (folder / "train.tar").write_bytes((small_imagenet / damage.TRAIN).read_bytes()[:10240])
     result = convert(folder, tmp_path / "out")
-    assert result.returncode == 1
+    assert result.returncode == 2, "--input names no ILSVRC2012 download: a usage error"
     assert all(fragment in result.stderr for fragment in fragments), result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_more_shards_than_images_is_a_usage_error(small_imagenet: Path, tmp_path: Path) -> None:
+    result = convert(small_imagenet, tmp_path / "out", "--validation-shards", "1000")
+    assert result.returncode == 2, result.stderr
+    assert "1000 shards for 6 images would leave shards empty; use --validation-shards 6" in result.stderr
 
 
 @pytest.mark.slow
@@ -278,7 +285,7 @@ def test_output_not_writable(small_imagenet: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     result = convert(small_imagenet, blocker / "out")
-    assert result.returncode == 1
+    assert result.returncode == 2, "--output names a place that cannot be written: a usage error"
     assert "not writable" in result.stderr and "--output" in result.stderr
 
 

@@ -22,6 +22,7 @@ from imagenet_convert.convert import (
     output_lock,
     prepare_output,
 )
+from imagenet_convert.errors import UsageError
 from imagenet_convert.layouts import Layout, open_layout
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import Plan, class_table, find_inputs
@@ -97,7 +98,7 @@ def test_overwrite_discards_only_what_the_tool_wrote(small_imagenet: Path, tmp_p
 def test_one_conversion_at_a_time_per_folder(tmp_path: Path) -> None:
     out = OutputDir(str(tmp_path))
     held = rf"another conversion \(pid {os.getpid()}\) is writing here"
-    with output_lock(out), pytest.raises(convert.UsageError, match=held), output_lock(out):
+    with output_lock(out), pytest.raises(convert.OutputError, match=held), output_lock(out):
         pass
     with output_lock(out):  # released when the first run ends
         pass
@@ -106,7 +107,7 @@ def test_one_conversion_at_a_time_per_folder(tmp_path: Path) -> None:
 def test_an_output_that_cannot_be_written_is_said_before_anything_runs(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    with pytest.raises(convert.UsageError, match="output folder is not writable.*choose another --output"):
+    with pytest.raises(UsageError, match="output folder is not writable.*choose another --output"):
         prepare_output(OutputDir(str(blocker / "out")))
     prepare_output(OutputDir(str(tmp_path / "fine")))
     assert not list((tmp_path / "fine" / filenames.TMP_FOLDER).iterdir()), "the probe is removed"
@@ -115,5 +116,12 @@ def test_an_output_that_cannot_be_written_is_said_before_anything_runs(tmp_path:
 def test_too_little_free_space_stops_before_the_pipeline(tmp_path: Path) -> None:
     out = OutputDir(str(tmp_path))
     assert check_free_space(out, 1) is not None
-    with pytest.raises(convert.UsageError, match="needs about .* but only .* are free"):
+    with pytest.raises(convert.OutputError, match="needs about .* but only .* are free"):
         check_free_space(out, 1 << 62)
+
+
+@pytest.mark.parametrize("option", ["--train-shards", "--validation-shards"])
+def test_a_shard_count_below_one_is_a_usage_error(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        convert.parse_args(["--input", "in", "--output", "out", option, "0"])
+    assert stopped.value.code == 2 and f"{option} must be at least 1" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from imagenet_convert import filenames
-from imagenet_convert.trainer.flags import UsageError
+from imagenet_convert.errors import UsageError
 
 log = logging.getLogger(__name__)
 
