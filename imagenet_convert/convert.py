@@ -71,7 +71,7 @@ class OutputError(Exception):
 
 
 @dataclass
-class Report:
+class RunReport:
     """What the run measured and noticed; saved as run_report.json."""
 
     started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -271,7 +271,7 @@ def load_or_build_plan(
     inputs: dict[str, Any],
     mtimes: dict[str, float],
     out: OutputDir,
-    report: Report,
+    report: RunReport,
 ) -> Plan | None:
     """The saved plan when it matches the inputs and options, else a fresh one (see :mod:`resume`);
     None when a finished conversion of these very inputs is there already."""
@@ -554,7 +554,7 @@ def metadata(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_metadata(
-    out: OutputDir, plan: Plan, report: Report, pending: frozenset[str] = frozenset()
+    out: OutputDir, plan: Plan, report: RunReport, pending: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """labels.txt, imagenet_convert.json, TFDS's metadata and run_report.json, from the shards' markers."""
     markers = {s.name: out.read_json(out.path(filenames.marker(s.name))) for s in plan.shards}
@@ -607,7 +607,7 @@ def print_plan(plan: Plan, done: set[str], free: int | None, stream: TextIO) -> 
         print(f"warning: {warning}", file=stream)
 
 
-def print_summary(info: dict[str, Any], report: Report, wall: float) -> None:
+def print_summary(info: dict[str, Any], report: RunReport, wall: float) -> None:
     print(f"done in {wall:.1f} s")
     for split, entry in info["splits"].items():
         print(
@@ -639,7 +639,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
     """Plan (or reload the plan), write the shards that are not done yet, then the metadata."""
     started = time.monotonic()
     out = OutputDir(args.output)
-    report = Report(runner=_runner_name(args, beam_args))
+    report = RunReport(runner=_runner_name(args, beam_args))
     layout = open_layout(args.input, args.layout, args.skip_bad_images, args.validation_labels)
     print(f"input layout: {layout.describe()}")
     inputs = find_inputs(layout, plan_options(args))

@@ -14,7 +14,7 @@ import pytest
 
 from imagenet_convert import convert, filenames, resume
 from imagenet_convert.convert import (
-    Report,
+    RunReport,
     check_free_space,
     discard_previous,
     done_shards,
@@ -35,12 +35,12 @@ def arguments(folder: Path, out: Path, *extra: str) -> argparse.Namespace:
     return args
 
 
-def planned(args: argparse.Namespace, out: Path) -> tuple[Plan | None, Report]:
+def planned(args: argparse.Namespace, out: Path) -> tuple[Plan | None, RunReport]:
     """``load_or_build_plan`` as ``run`` calls it: the layout, its inputs and their times first."""
     layout: Layout = open_layout(args.input)
     inputs = find_inputs(layout, convert.plan_options(args))
     mtimes = resume.input_mtimes(layout.tree, inputs, None)
-    report = Report()
+    report = RunReport()
     return load_or_build_plan(args, layout, inputs, mtimes, OutputDir(str(out)), report), report
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from imagenet_convert import filenames
-from imagenet_convert.convert import Report, write_metadata
+from imagenet_convert.convert import RunReport, write_metadata
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import Plan, Shard, class_table
 from imagenet_convert.record_index import FRAMING, parse_index
@@ -70,7 +70,7 @@ def test_written_here_every_visible_file_is_the_conversions(
     the other in this process, and the metadata from their markers, are the two-worker Beam run's."""
     for shard in plan.shards:
         write(mini_imagenet, plan, shard, tmp_path)
-    write_metadata(OutputDir(str(tmp_path)), plan, Report())
+    write_metadata(OutputDir(str(tmp_path)), plan, RunReport())
     assert output_files(tmp_path) == output_files(converted)
 
 
