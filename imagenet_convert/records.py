@@ -77,6 +77,16 @@ LISTS = {**dict.fromkeys(BOX_KEYS, FLOATS), "image/object/bbox/label": INTS}
 """Slim's keys with one value per box."""
 OPTIONAL = {"image/object/class/label": INTS}
 """Slim's reader parses this key although Slim's writer never wrote it; our writer adds it."""
+KINDS = {**SCALARS, **LISTS, **OPTIONAL}
+"""Every key of our records, and the kind of list that holds its values."""
+CONSTANTS = {"image/format": b"JPEG", "image/colorspace": b"RGB", "image/channels": 3}
+"""The scalars that are the same in every record of Slim's format."""
+SLIM_READER: dict[str, bytes | int | None] = {
+    "image/encoded": b"", "image/format": b"jpeg", "image/class/label": -1, "image/class/text": b"",
+    **dict.fromkeys(BOX_KEYS), "image/object/class/label": None,
+}  # fmt: skip
+"""The keys Slim's reader (``keys_to_features`` of ``datasets/imagenet.py``) parses: a scalar with the
+default it fills in when the key is absent, a list with None."""
 
 
 @dataclass
@@ -158,11 +168,16 @@ def read_records(stream: BinaryIO) -> Iterator[bytes]:
         index += 1
 
 
-def parse_example(record: bytes) -> dict[str, list]:
-    """Decode a record into {key: values} (for ``verify`` and tests)."""
-    example = Example.FromString(record)
-    parsed: dict[str, list] = {}
-    for key, feature in example.features.feature.items():
+def parse_features(record: bytes) -> dict[str, tuple[str | None, list]]:
+    """Decode a record into {key: (kind, values)}; the kind matters to ``verify``, since Slim parses
+    each key with a fixed dtype (None: a feature that holds no list at all)."""
+    parsed = {}
+    for key, feature in Example.FromString(record).features.feature.items():
         kind = feature.WhichOneof("kind")
-        parsed[key] = list(getattr(feature, kind).value) if kind else []
+        parsed[key] = (kind, list(getattr(feature, kind).value) if kind else [])
     return parsed
+
+
+def parse_example(record: bytes) -> dict[str, list]:
+    """Decode a record into {key: values}."""
+    return {key: values for key, (_, values) in parse_features(record).items()}

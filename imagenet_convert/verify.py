@@ -37,7 +37,16 @@ from imagenet_convert.layouts import open_layout
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, SPLITS
 from imagenet_convert.record_index import FRAMING, Span, first_difference, parse_index
-from imagenet_convert.records import BOX_KEYS, LISTS, OPTIONAL, SCALARS, Example, TFRecordError, read_records
+from imagenet_convert.records import (
+    BOX_KEYS,
+    CONSTANTS,
+    KINDS,
+    LISTS,
+    SCALARS,
+    TFRecordError,
+    parse_features,
+    read_records,
+)
 
 OFFICIAL: dict[str, tuple[int | None, str | None]] = {
     ARCHIVES["train"]: (147_897_477_120, "1d675b47d978889d74fa0da5fadfb00e"),
@@ -48,7 +57,6 @@ OFFICIAL: dict[str, tuple[int | None, str | None]] = {
 }
 """(size, md5) of the real downloads (ILSVRC2012-FACTS.md, section 1); None where none is published."""
 
-CONSTANTS = {"image/format": b"JPEG", "image/colorspace": b"RGB", "image/channels": 3}
 CHUNK = 8 << 20
 
 
@@ -148,15 +156,6 @@ def _bar(total: int, desc: str) -> tqdm:
 # One record
 
 
-def _features(record: bytes) -> dict[str, tuple[str | None, list]]:
-    """{key: (kind, values)}: the kind matters, since Slim parses each key with a fixed dtype."""
-    parsed = {}
-    for key, feature in Example.FromString(record).features.feature.items():
-        kind = feature.WhichOneof("kind")
-        parsed[key] = (kind, list(getattr(feature, kind).value) if kind else [])
-    return parsed
-
-
 def _typed(features: dict[str, tuple[str | None, list]], key: str, kind: str, add: Callable) -> list | None:
     """The values of ``key`` when it holds ``kind``, else None (and a problem)."""
     actual, values = features[key]
@@ -212,16 +211,15 @@ def _decode_problem(encoded: bytes, height: int, width: int) -> str | None:
 def _schema(record: bytes, add: Callable[[str], None]) -> dict[str, list | None] | None:
     """Slim's keys, each with its values when it has the dtype Slim parses it with (else None)."""
     try:
-        features = _features(record)
+        features = parse_features(record)
     except DecodeError:
         add("not a tf.train.Example")
         return None
-    specs = {**SCALARS, **LISTS, **OPTIONAL}
-    for key in sorted(set(features) - set(specs)):
+    for key in sorted(set(features) - set(KINDS)):
         add(f"unexpected key {key}")
     for key in sorted((set(SCALARS) | set(LISTS)) - set(features)):
         add(f"missing key {key}")
-    return {key: _typed(features, key, kind, add) if key in features else None for key, kind in specs.items()}
+    return {key: _typed(features, key, kind, add) if key in features else None for key, kind in KINDS.items()}
 
 
 def check_record(record: bytes, rules: Rules, add: Callable[[str], None]) -> dict[str, Any] | None:
