@@ -29,6 +29,7 @@ from tqdm import tqdm
 from imagenet_convert import __version__, faults, filenames, processes, resume, tfds_metadata
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import DASK_RUNNER, parse_with_beam_options
+from imagenet_convert.devkit import labels_txt
 from imagenet_convert.errors import UsageError
 from imagenet_convert.layouts import LAYOUTS, Layout, open_layout
 from imagenet_convert.output import OutputDir, absolute
@@ -559,8 +560,7 @@ def write_metadata(
     """labels.txt, imagenet_convert.json, TFDS's metadata and run_report.json, from the shards' markers."""
     markers = {s.name: out.read_json(out.path(filenames.marker(s.name))) for s in plan.shards}
     info = metadata(plan, markers)
-    labels = ["0:background"] + [f"{i}:{c.words}" for i, c in enumerate(plan.classes, start=1)]
-    out.write_atomic(out.path(filenames.LABELS), ("\n".join(labels) + "\n").encode())
+    out.write_atomic(out.path(filenames.LABELS), labels_txt(plan.classes).encode())
     out.write_json(out.path(filenames.INFO), info)
     for name, data in tfds_metadata.files(info, [c.wnid for c in plan.classes]).items():
         out.write_atomic(out.path(name), data)
