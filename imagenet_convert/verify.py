@@ -10,6 +10,7 @@ the run wrote. ``--decode`` also decodes every image (slow, so shards are spread
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import io
 import json
@@ -373,7 +374,7 @@ def _bare_shards_info(out: OutputDir) -> dict[str, Any] | None:
         return None
     labels = out.path(filenames.LABELS)
     leaves = len(out.read_bytes(labels).splitlines()) - 1 if out.exists(labels) else 1000
-    splits = {split: sorted(name for name in files if name.startswith(f"{split}-")) for split in SPLITS}
+    splits = {split: sorted(fnmatch.filter(files, filenames.shard_pattern(split))) for split in SPLITS}
     return {
         "name": f"shards without {filenames.INFO}", "format": "records checked, no metadata to compare with",
         "num_classes": leaves + 1, "num_leaf_classes": leaves, "bare": True,
@@ -409,7 +410,7 @@ def _shard_files(out: OutputDir, splits: Iterable[str]) -> dict[str, tuple[str, 
     """{name: (path, size)} of every file a Slim ``<split>-*`` pattern would read."""
     found = {}
     for split in sorted(set(splits) | set(SPLITS)):
-        for path, size in out.sizes(out.path(f"{split}-*")).items():
+        for path, size in out.sizes(out.path(filenames.shard_pattern(split))).items():
             found[path.rstrip("/").rsplit("/", 1)[-1]] = (path, size)
     return found
 
@@ -423,7 +424,7 @@ def check_listing(
         problems.add(split, f"num_shards is {entry['num_shards']} but {len(shards)} shards are listed")
     for index, shard in enumerate(shards):
         name = shard["name"]
-        if name != f"{split}-{index:05d}-of-{len(shards):05d}":
+        if name != filenames.shard_name(split, index, len(shards)):
             problems.add(name, f"listed as {split} shard {index} of {len(shards)}: not Slim's name for it")
         if name not in files:
             problems.add(name, f"listed in {filenames.INFO} but missing")

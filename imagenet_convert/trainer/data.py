@@ -85,7 +85,7 @@ def load_split(dataset_dir: str | None, split: str) -> Split:
 
 def _slim_split(dataset_dir: str, split: str) -> Split:
     """A folder written by Slim's own ``build_imagenet_data.py``: its files by pattern, ImageNet's sizes."""
-    files = sorted(tf.io.gfile.glob(_join(dataset_dir, f"{split}-*")))
+    files = sorted(tf.io.gfile.glob(_join(dataset_dir, filenames.shard_pattern(split))))
     if not files or split not in _SLIM_SPLIT_SIZES:
         raise UsageError(f"no {INFO_FILE} and no Slim {split!r} shards in {dataset_dir}")
     log.warning("%s: no %s; assuming Slim's ImageNet sizes", dataset_dir, INFO_FILE)
