@@ -11,6 +11,7 @@ import io
 import re
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -86,25 +87,30 @@ def test_every_layout_writes_the_official_shards(
         assert (tmp_path / shard.name).read_bytes() == (converted / shard.name).read_bytes(), shard.name
 
 
+class EmptyImage(NamedTuple):
+    folder: Path
+    image: str
+    plan: Plan
+    shard: Shard
+    """The planned shard that holds ``image``."""
+
+
 @pytest.fixture(scope="module")
-def empty_image(small_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A copy of the small miniature whose first train image is an empty file, and that image's name."""
+def empty_image(small_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> EmptyImage:
+    """A copy of the small miniature whose first train image is an empty file, and its plan."""
     folder = damage.clone(small_imagenet, tmp_path_factory.mktemp("in") / "empty_image")
     damage.edit_first_class(folder, damage.set_data(0, b""))
     entries = damage.read_entries(damage.read_entries((folder / damage.TRAIN).read_bytes())[0][1])
-    return folder, next(info.name for info, _ in entries if info.isfile())
-
-
-def _shard_holding(plan: Plan, image: str) -> Shard:
-    return next(s for s in plan.shards if any(i.filename == image for i in s.images))
+    image = next(info.name for info, _ in entries if info.isfile())
+    plan = plan_of(folder)
+    shard = next(s for s in plan.shards if any(i.filename == image for i in s.images))
+    return EmptyImage(folder, image, plan, shard)
 
 
 def test_a_bad_image_names_archive_and_member_and_leaves_nothing(
-    empty_image: tuple[Path, str], tmp_path: Path
+    empty_image: EmptyImage, tmp_path: Path
 ) -> None:
-    folder, image = empty_image
-    plan = plan_of(folder)
-    shard = _shard_holding(plan, image)
+    folder, image, plan, shard = empty_image
     with pytest.raises(ConversionError) as error:
         write(folder, plan, shard, tmp_path)
     message = str(error.value)
@@ -114,12 +120,8 @@ def test_a_bad_image_names_archive_and_member_and_leaves_nothing(
     assert not list((tmp_path / filenames.TMP_FOLDER).iterdir()), "the half-written shard is deleted"
 
 
-def test_a_bad_image_is_left_out_and_listed_with_skip_bad(
-    empty_image: tuple[Path, str], tmp_path: Path
-) -> None:
-    folder, image = empty_image
-    plan = plan_of(folder)
-    shard = _shard_holding(plan, image)
+def test_a_bad_image_is_left_out_and_listed_with_skip_bad(empty_image: EmptyImage, tmp_path: Path) -> None:
+    folder, image, plan, shard = empty_image
     marker = write(folder, plan, shard, tmp_path, skip_bad=True)
     assert marker["skipped"] == [{"image": image, "problem": "empty file"}]
     assert marker["num_records"] == len(shard.images) - 1
