@@ -30,7 +30,8 @@ from imagenet_convert.errors import UsageError
 from imagenet_convert.output import OutputDir
 from imagenet_convert.record_index import parse_index
 from imagenet_convert.records import BOX_KEYS, parse_example, read_records
-from imagenet_convert.verify import folder_parser, load_info
+from imagenet_convert.verify.command import folder_parser
+from imagenet_convert.verify.metadata import load_info
 
 THUMB = 180
 """Largest side of an image on the sheet, in pixels."""

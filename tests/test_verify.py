@@ -26,7 +26,7 @@ from imagenet_convert.output import OutputDir, json_bytes
 from imagenet_convert.plan import ARCHIVES, Plan, PlanOptions, Shard
 from imagenet_convert.record_index import index_bytes
 from imagenet_convert.records import Example, SlimRecord, frame
-from imagenet_convert.verify import main
+from imagenet_convert.verify.command import main
 from tests.cli import run_cli
 
 CLASSES = [
