@@ -46,7 +46,7 @@ def verify(
     general = Problems(max_problems)
     inputs = info.get("inputs") or {}
     layout = inputs.get("layout", "official")
-    archive_files = find_archives(archives, layout) if archives else {}  # before hours of shard checks
+    input_folder = find_archives(archives, layout) if archives else None
     texts = check_labels(out, info, general)
     files = shard_files(out, info["splits"])
     check_unlisted(info, files, general)
@@ -64,7 +64,7 @@ def verify(
         tfds_line = check_tfds(out, info, synsets, general)
     # After the shard scans: the worker processes fork before any progress bar thread exists.
     converted = tuple((info.get("options") or {}).get("splits", SPLITS))
-    archive_lines = check_archives(archives, archive_files, inputs, general, converted) if archives else []
+    archive_lines = check_archives(input_folder, inputs, general, converted) if input_folder else []
     lines = [f"verify {out.root}: {info.get('name')} ({info.get('format')}), {info['num_classes']} classes"]
     for split, summary in splits.items():
         summarize_split(summary, info["splits"][split], scans)

@@ -5,12 +5,14 @@ for the other layouts, whether the input is still what was converted.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert.archives import ArchiveError
-from imagenet_convert.layouts import open_layout
+from imagenet_convert.layouts import LAYOUTS
+from imagenet_convert.layouts.tree import Tree, list_folder
 from imagenet_convert.plan import ARCHIVES, SPLITS
 from imagenet_convert.verify.metadata import VerifyError, require_folder
 from imagenet_convert.verify.reading import CHUNK, open_file, progress_bar
@@ -39,20 +41,35 @@ def _md5(paths: dict[str, tuple[str, int]]) -> dict[str, str]:
     return digests
 
 
-def find_archives(input_dir: str, layout: str = "official") -> dict[str, tuple[str, int]]:
-    """{name: (path, size)} of the downloads in ``input_dir`` that carry an official name.
+@dataclass(frozen=True)
+class InputFolder:
+    """``INPUT_DIR`` listed once, as ``run`` lists its --input, and the layout it was converted from."""
 
-    Only the official layout must have some: the other layouts may hold none of the archives."""
+    tree: Tree
+    layout: str
+
+    @property
+    def archives(self) -> dict[str, tuple[str, int]]:
+        """{name: (path, size)} of the downloads at its top that carry an official name."""
+        return {
+            name: (FileSystems.join(self.tree.root, name), self.tree.sizes[name])
+            for name in OFFICIAL
+            if name in self.tree.files
+        }
+
+
+def find_archives(input_dir: str, layout: str = "official") -> InputFolder:
+    """List ``input_dir`` (before the hours of shard checks: a wrong folder is said at once).
+
+    Only the official layout must hold some archives: the other layouts may hold none."""
     require_folder(input_dir)
     try:
-        found = FileSystems.match([FileSystems.join(input_dir, "*")])[0].metadata_list
-    except Exception as exc:  # BeamIOError and friends, by scheme
+        folder = InputFolder(list_folder(input_dir), layout)
+    except ArchiveError as exc:
         raise VerifyError(f"{input_dir}: cannot list the archive folder ({exc})") from None
-    files = {meta.path.rsplit("/", 1)[-1]: (meta.path, meta.size_in_bytes) for meta in found}
-    files = {name: entry for name, entry in files.items() if name in OFFICIAL}
-    if not files and layout == "official":
+    if not folder.archives and layout == "official":
         raise VerifyError(f"{input_dir}: holds none of {', '.join(OFFICIAL)} under their official names")
-    return files
+    return folder
 
 
 def _verdict(name: str, size: int, md5: str | None) -> tuple[str, bool]:
@@ -74,15 +91,15 @@ def _described(value: Any) -> str:
 
 
 def check_layout_inputs(
-    input_dir: str, inputs: dict[str, Any], splits: tuple[str, ...], problems: Problems
+    folder: InputFolder, inputs: dict[str, Any], splits: tuple[str, ...], problems: Problems
 ) -> list[str]:
     """Layouts other than the official one: their folders and files have no official checksum, so
-    say so, and compare them with what was converted (the listing digest of the fingerprint)."""
-    layout = inputs["layout"]
+    say so, and compare them with what was converted (the layout's inputs, as ``run`` found them)."""
+    layout = folder.layout
     try:
-        now = open_layout(input_dir, layout).inputs(splits)
+        now = LAYOUTS[layout](folder.tree).inputs(splits)
     except ArchiveError as exc:
-        problems.add(input_dir, f"cannot be read as the {layout} layout it was converted from ({exc})")
+        problems.add(folder.tree.root, f"cannot be read as the {layout} layout it was converted from ({exc})")
         return []
     lines = []
     for name in sorted(set(now) | {k for k, v in inputs.items() if isinstance(v, dict)}):
@@ -101,21 +118,20 @@ def check_layout_inputs(
 
 
 def check_archives(
-    input_dir: str, files: dict[str, tuple[str, int]], inputs: dict[str, Any], problems: Problems,
-    splits: tuple[str, ...] = SPLITS,
-) -> list[str]:  # fmt: skip
+    folder: InputFolder, inputs: dict[str, Any], problems: Problems, splits: tuple[str, ...] = SPLITS
+) -> list[str]:
     """Compare the downloads with the official files; a size that differs needs no hashing to tell."""
+    files = folder.archives
     hashable = {
         name: entry for name, entry in files.items()
         if OFFICIAL[name][1] and OFFICIAL[name][0] in (None, entry[1])
     }  # fmt: skip
     digests = _md5(hashable)
     lines = []
-    layout = inputs.get("layout", "official")
     for name in OFFICIAL:
         if name not in files:
-            if layout == "official":
-                lines.append(f"{name}: not in {input_dir}")
+            if folder.layout == "official":
+                lines.append(f"{name}: not in {folder.tree.root}")
             continue
         size = files[name][1]
         if name in inputs and inputs[name] != size:
@@ -126,6 +142,6 @@ def check_archives(
             problems.add(
                 name, "differs from the official ILSVRC2012 download (a generated miniature always does)"
             )
-    if layout != "official":
-        lines += check_layout_inputs(input_dir, inputs, splits, problems)
+    if folder.layout != "official":
+        lines += check_layout_inputs(folder, inputs, splits, problems)
     return lines
