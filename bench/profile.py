@@ -111,7 +111,7 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
         clock("publish + marker (per shard)", out.publish, str(sink / "shard.tmp"), out.path(shard.name))
         clock("publish + marker (per shard)", out.write_atomic, out.path(filenames.marker(shard.name)),
               json_bytes({"name": shard.name}))  # fmt: skip
-    images_total = sum(len(shard.images) for shard in shards)
+    images_total = sum(shard.num_images for shard in shards)
     for stage in clock.seconds:
         counts.setdefault(stage, images_total)
     return clock.seconds, counts

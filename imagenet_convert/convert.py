@@ -30,12 +30,15 @@ from tqdm import tqdm
 from imagenet_convert import __version__, faults, filenames, processes, resume, tfds_metadata
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.beam_args import DASK_RUNNER, parse_with_beam_options
+from imagenet_convert.devkit import labels_txt
+from imagenet_convert.errors import UsageError
 from imagenet_convert.layouts import LAYOUTS, Layout, open_layout
 from imagenet_convert.output import OutputDir, absolute
 from imagenet_convert.plan import (
     RECORD_OVERHEAD,
     SPLITS,
     Plan,
+    PlanError,
     PlanOptions,
     build_plan,
     find_inputs,
@@ -45,7 +48,6 @@ from imagenet_convert.plan import (
     plan_from_manifest,
     save_plan,
 )
-from imagenet_convert.sharding import ShardingError
 from imagenet_convert.stages import ConversionError, WriteShards
 
 DESCRIPTION = """\
@@ -67,12 +69,12 @@ A killed or failed run resumes where it stopped when started again with the same
 """
 
 
-class UsageError(Exception):
-    """Options that cannot work together."""
+class OutputError(Exception):
+    """The output folder cannot take this run: another run holds it, or its disk lacks the space."""
 
 
 @dataclass
-class Report:
+class RunReport:
     """What the run measured and noticed; saved as run_report.json."""
 
     started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -169,6 +171,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     args.splits = tuple(s for s in SPLITS if s in splits)
     if args.workers < 1:
         p.error("--workers must be at least 1")
+    for split in args.splits:
+        if getattr(args, f"{split}_shards") < 1:
+            p.error(f"--{split}-shards must be at least 1")
     return args, beam_args
 
 
@@ -229,7 +234,7 @@ def output_lock(out: OutputDir) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise UsageError(
+            raise OutputError(
                 f"{out.root}: another conversion ({holder}) is writing here; wait for it to finish "
                 "or choose another --output"
             ) from None
@@ -240,7 +245,8 @@ def output_lock(out: OutputDir) -> Iterator[None]:
 
 
 def prepare_output(out: OutputDir) -> None:
-    """Create the output folder, or say clearly why it cannot be written."""
+    """Create the output folder, or say clearly why it cannot be written (a usage error: --output
+    names a place this run cannot write to)."""
     if not _is_local(out.root):
         return
     try:
@@ -270,7 +276,7 @@ def load_or_build_plan(
     inputs: dict[str, Any],
     mtimes: dict[str, float],
     out: OutputDir,
-    report: Report,
+    report: RunReport,
 ) -> Plan | None:
     """The saved plan when it matches the inputs and options, else a fresh one (see :mod:`resume`);
     None when a finished conversion of these very inputs is there already."""
@@ -348,7 +354,7 @@ def check_free_space(out: OutputDir, needed: int) -> int | None:
         return None
     free = shutil.disk_usage(out.root).free
     if needed > free:
-        raise UsageError(
+        raise OutputError(
             f"{out.root}: needs about {faults.size(needed)} but only {faults.size(free)} are free; "
             "free some space or choose another --output"
         )
@@ -490,7 +496,7 @@ def _pipeline_failure(out: OutputDir, exc: Exception, pending: list) -> Exceptio
     if faults.is_disk_full(line or exc):
         left = [shard for shard in pending if shard.name not in done_markers(out)]
         needed = sum(s.image_bytes + RECORD_OVERHEAD * s.num_images for s in left)
-        return UsageError(faults.disk_full_message(out.root, needed, free_bytes(out)))
+        return OutputError(faults.disk_full_message(out.root, needed, free_bytes(out)))
     if line:
         return ConversionError(line)
     last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
@@ -553,13 +559,12 @@ def metadata(plan: Plan, markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_metadata(
-    out: OutputDir, plan: Plan, report: Report, pending: frozenset[str] = frozenset()
+    out: OutputDir, plan: Plan, report: RunReport, pending: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """labels.txt, imagenet_convert.json, TFDS's metadata and run_report.json, from the shards' markers."""
     markers = {s.name: out.read_json(out.path(filenames.marker(s.name))) for s in plan.shards}
     info = metadata(plan, markers)
-    labels = ["0:background"] + [f"{i}:{c.words}" for i, c in enumerate(plan.classes, start=1)]
-    out.write_atomic(out.path(filenames.LABELS), ("\n".join(labels) + "\n").encode())
+    out.write_atomic(out.path(filenames.LABELS), labels_txt(plan.classes).encode())
     out.write_json(out.path(filenames.INFO), info)
     for name, data in tfds_metadata.files(info, [c.wnid for c in plan.classes]).items():
         out.write_atomic(out.path(name), data)
@@ -611,7 +616,7 @@ def print_plan(plan: Plan, done: set[str], free: int | None, stream: TextIO) -> 
         print(f"warning: {warning}", file=stream)
 
 
-def print_summary(info: dict[str, Any], report: Report, wall: float) -> None:
+def print_summary(info: dict[str, Any], report: RunReport, wall: float) -> None:
     print(f"done in {wall:.1f} s")
     for split, entry in info["splits"].items():
         print(
@@ -643,7 +648,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
     """Plan (or reload the plan), write the shards that are not done yet, then the metadata."""
     started = time.monotonic()
     out = OutputDir(args.output)
-    report = Report(runner=_runner_name(args, beam_args))
+    report = RunReport(runner=_runner_name(args, beam_args))
     with gc_paused():
         layout = open_layout(args.input, args.layout, args.skip_bad_images, args.validation_labels)
         print(f"input layout: {layout.describe()}")
@@ -701,7 +706,10 @@ def main(argv: list[str]) -> int:
     faults.install_handlers()
     try:
         return convert(args, beam_args)
-    except (ArchiveError, ConversionError, ShardingError, UsageError, resume.ResumeError) as exc:
+    except UsageError as exc:  # ShardingError included
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ArchiveError, PlanError, ConversionError, OutputError, resume.ResumeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from imagenet_convert import boxes, devkit, filenames
-from imagenet_convert.archives import ArchiveError
+from imagenet_convert.errors import UsageError
 from imagenet_convert.filenames import shard_name
 from imagenet_convert.layouts import Layout
 from imagenet_convert.layouts.catalogue import Catalogue, XmlFiles
@@ -38,8 +38,9 @@ RECORD_OVERHEAD = 600
 """Bytes a record adds to its image (features, framing): for space estimates only."""
 
 
-class PlanError(ArchiveError):
-    """The inputs cannot be planned into a conversion (missing pieces, inconsistent labels...)."""
+class PlanError(Exception):
+    """The inputs, read without fault, cannot be planned as asked (classes missing or unknown, a
+    malformed box file with --strict): the catalogue's content, not an archive's damage."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def find_inputs(layout: Layout, options: PlanOptions) -> dict[str, Any]:
         path = options.validation_labels
         size = file_size(path)
         if size is None:
-            raise PlanError(f"{path}: --validation-labels file not found")
+            raise UsageError(f"{path}: --validation-labels file not found")
         name = path.rsplit("/", 1)[-1]  # inputs are named, not located: a moved folder still resumes
         inputs[name] = size
     return inputs

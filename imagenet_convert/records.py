@@ -79,6 +79,16 @@ LISTS = {**dict.fromkeys(BOX_KEYS, FLOATS), "image/object/bbox/label": INTS}
 """Slim's keys with one value per box."""
 OPTIONAL = {"image/object/class/label": INTS}
 """Slim's reader parses this key although Slim's writer never wrote it; our writer adds it."""
+KINDS = {**SCALARS, **LISTS, **OPTIONAL}
+"""Every key of our records, and the kind of list that holds its values."""
+CONSTANTS = {"image/format": b"JPEG", "image/colorspace": b"RGB", "image/channels": 3}
+"""The scalars that are the same in every record of Slim's format."""
+SLIM_READER: dict[str, bytes | int | None] = {
+    "image/encoded": b"", "image/format": b"jpeg", "image/class/label": -1, "image/class/text": b"",
+    **dict.fromkeys(BOX_KEYS), "image/object/class/label": None,
+}  # fmt: skip
+"""The keys Slim's reader (``keys_to_features`` of ``datasets/imagenet.py``) parses: a scalar with the
+default it fills in when the key is absent, a list with None."""
 
 
 def _varint(value: int) -> bytes:
@@ -121,29 +131,19 @@ def _ints_feature(values: list[int]) -> bytes:
     return _delimited(b"\x1a", packed)  # Feature.int64_list = 3
 
 
-ENCODED = "image/encoded"
-ORDER = (
-    "image/channels", "image/class/label", "image/class/synset", "image/class/text", "image/colorspace",
-    ENCODED,
-    "image/filename", "image/format", "image/height", "image/object/bbox/label", *(
-        f"image/object/bbox/{c}" for c in ("xmax", "xmin", "ymax", "ymin")
-    ), "image/object/class/label", "image/width",
-)  # fmt: skip
-"""Every key in the order ``SerializeToString(deterministic=True)`` writes map entries: sorted."""
-assert list(ORDER) == sorted(ORDER)
-_ENCODED_KEY = _delimited(b"\x0a", ENCODED.encode())
-_FORMAT = _entry("image/format", _bytes_feature(b"JPEG"))
+_ENCODED_KEY = _delimited(b"\x0a", b"image/encoded")
+_FORMAT = _entry("image/format", _bytes_feature(CONSTANTS["image/format"]))
 
 
 @lru_cache(maxsize=4096)
 def _class_entries(label: int, synset: str, text: str) -> bytes:
     """The entries before the image, all the same for a class: serialized once per class and worker."""
     return b"".join((
-        _entry("image/channels", _ints_feature([3])),
+        _entry("image/channels", _ints_feature([CONSTANTS["image/channels"]])),
         _entry("image/class/label", _ints_feature([label])),
         _entry("image/class/synset", _bytes_feature(synset.encode())),
         _entry("image/class/text", _bytes_feature(text.encode())),
-        _entry("image/colorspace", _bytes_feature(b"RGB")),
+        _entry("image/colorspace", _bytes_feature(CONSTANTS["image/colorspace"])),
     ))  # fmt: skip
 
 
@@ -187,8 +187,9 @@ class SlimRecord:
         """The serialized ``tf.train.Example`` as chunks whose join is the record: the image's bytes
         are one chunk of their own, never copied here.
 
-        Byte for byte what ``SerializeToString(deterministic=True)`` gives, written from the wire
-        format in ``ORDER`` with what a class shares cached: cheaper than building the message.
+        Byte for byte what ``SerializeToString(deterministic=True)`` gives (map entries in the sorted
+        order of ``KINDS``' keys), written from the wire format with what a class shares cached:
+        cheaper than building the message.
         """
         before = _class_entries(self.label, self.synset, self.text) + _image_entry_head(len(self.encoded))
         after = b"".join((
@@ -246,11 +247,16 @@ def read_records(stream: BinaryIO) -> Iterator[bytes]:
         index += 1
 
 
-def parse_example(record: bytes) -> dict[str, list]:
-    """Decode a record into {key: values} (for ``verify`` and tests)."""
-    example = Example.FromString(record)
-    parsed: dict[str, list] = {}
-    for key, feature in example.features.feature.items():
+def parse_features(record: bytes) -> dict[str, tuple[str | None, list]]:
+    """Decode a record into {key: (kind, values)}; the kind matters to ``verify``, since Slim parses
+    each key with a fixed dtype (None: a feature that holds no list at all)."""
+    parsed = {}
+    for key, feature in Example.FromString(record).features.feature.items():
         kind = feature.WhichOneof("kind")
-        parsed[key] = list(getattr(feature, kind).value) if kind else []
+        parsed[key] = (kind, list(getattr(feature, kind).value) if kind else [])
     return parsed
+
+
+def parse_example(record: bytes) -> dict[str, list]:
+    """Decode a record into {key: values}."""
+    return {key: values for key, (_, values) in parse_features(record).items()}

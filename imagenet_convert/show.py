@@ -26,10 +26,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from imagenet_convert import filenames
 from imagenet_convert.beam_args import parse_with_beam_options
+from imagenet_convert.errors import UsageError
 from imagenet_convert.output import OutputDir
 from imagenet_convert.record_index import parse_index
 from imagenet_convert.records import BOX_KEYS, parse_example, read_records
-from imagenet_convert.verify import VerifyError, folder_parser, load_info
+from imagenet_convert.verify.command import folder_parser
+from imagenet_convert.verify.metadata import load_info
 
 THUMB = 180
 """Largest side of an image on the sheet, in pixels."""
@@ -42,10 +44,6 @@ BOX_COLOUR = (255, 0, 255)
 BACKGROUND = (24, 24, 24)
 TEXT = (235, 235, 235)
 DIM = (160, 160, 160)
-
-
-class UsageError(Exception):
-    """An option that cannot work (a sheet inside OUTPUT, an unknown class)."""
 
 
 @dataclass
@@ -225,7 +223,7 @@ def main(argv: list[str]) -> int:
     try:
         check_destination(args.output, sheet_path)
         sheet = show(args.output, args.split, args.count, sheet_path, args.wnid)
-    except (UsageError, VerifyError) as exc:
+    except UsageError as exc:  # VerifyError included: nothing to show
         print(f"error: {exc}", file=sys.stderr)
         return 2
     columns, rows = grid(sheet.records)

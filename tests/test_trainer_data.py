@@ -12,8 +12,8 @@ import tensorflow as tf
 from PIL import Image
 
 from imagenet_convert import filenames
+from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import data, preprocessing
-from imagenet_convert.trainer.flags import UsageError
 from tests.trainer_support import Shape, jpeg, slim_example, write_dataset
 
 SLIM_KEYS = {

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import train
-from imagenet_convert.trainer.flags import UsageError
 from tests.trainer_support import Shape, train_argv, write_dataset
 
 

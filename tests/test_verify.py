@@ -20,13 +20,13 @@ import pytest
 from PIL import Image
 
 from imagenet_convert import filenames
-from imagenet_convert.convert import Report, write_metadata
+from imagenet_convert.convert import RunReport, write_metadata
 from imagenet_convert.devkit import Synset
 from imagenet_convert.output import OutputDir, json_bytes
 from imagenet_convert.plan import ARCHIVES, Plan, PlanOptions, Shard
 from imagenet_convert.record_index import index_bytes
 from imagenet_convert.records import Example, SlimRecord, frame
-from imagenet_convert.verify import main
+from imagenet_convert.verify.command import main
 from tests.cli import run_cli
 
 CLASSES = [
@@ -103,7 +103,7 @@ def build(folder: Path, shards: Records) -> Path:
         classes=CLASSES,
         shards=[Shard(name, name.split("-")[0], []) for name in shards],
     )
-    write_metadata(out, plan, Report())
+    write_metadata(out, plan, RunReport())
     return folder
 
 

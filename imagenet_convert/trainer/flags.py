@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from imagenet_convert.errors import UsageError
+
 # Slim's parameter-server and contrib-only flags: accepted for command-line compatibility, refused
 # when set, with the reason (flag -> (default, why it cannot work here)).
 _PARAMETER_SERVER = (
@@ -25,10 +27,6 @@ UNSUPPORTED: dict[str, tuple[object, str]] = {
     "task": (0, _PARAMETER_SERVER),
 }
 _QUANTIZE = "quantization-aware training used tf.contrib.quantize, which TensorFlow 2 no longer has"
-
-
-class UsageError(Exception):
-    """A mistake in the flags or in what they point at: reported in one line, without a traceback."""
 
 
 def _bool(text: str) -> bool:

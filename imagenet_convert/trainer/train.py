@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 import tf_slim as slim
 
+from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import checkpoints, data, flags, nets, preprocessing
 
 Optimizer = tf.compat.v1.train.Optimizer
@@ -94,7 +95,7 @@ def variables_to_train(trainable_scopes: str | None) -> list[tf.Variable]:
         for v in tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES, scope)
     ]
     if not chosen:
-        raise flags.UsageError(f"--trainable_scopes={trainable_scopes} matches no trainable variable")
+        raise UsageError(f"--trainable_scopes={trainable_scopes} matches no trainable variable")
     return chosen
 
 
