@@ -114,6 +114,11 @@ class Shard:
         return cls(value["name"], value["split"], images)
 
 
+def bytes_to_write(shards: list[Shard]) -> int:
+    """About the space these shards take once written (images plus RECORD_OVERHEAD each)."""
+    return sum(s.image_bytes + RECORD_OVERHEAD * s.num_images for s in shards)
+
+
 @dataclass
 class Plan:
     """The whole conversion: classes, shards, and what planning noticed."""

@@ -20,10 +20,10 @@ from PIL import Image
 
 from imagenet_convert import filenames
 from imagenet_convert.archives import ArchiveError
-from imagenet_convert.convert import parse_args, plan_options
 from imagenet_convert.layouts import open_layout
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import Plan, PlanError, build_plan, class_table, find_inputs
+from imagenet_convert.run_options import parse_args, plan_options
 from imagenet_convert.stages import ConversionError, write_shard
 from tests import damage
 from tests.cli import convert, run_cli

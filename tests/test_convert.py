@@ -12,33 +12,29 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert import convert, filenames, resume
-from imagenet_convert.convert import (
-    RunReport,
-    check_free_space,
-    discard_previous,
-    done_shards,
-    load_or_build_plan,
-    output_lock,
-    prepare_output,
-)
+from imagenet_convert import filenames, resume
 from imagenet_convert.errors import UsageError
 from imagenet_convert.layouts import Layout, open_layout
+from imagenet_convert.markers import done_shards
 from imagenet_convert.output import OutputDir
+from imagenet_convert.output_checks import OutputError, check_free_space, output_lock, prepare_output
 from imagenet_convert.plan import Plan, class_table, find_inputs
+from imagenet_convert.planning import discard_previous, load_or_build_plan
+from imagenet_convert.run_options import parse_args, plan_options
+from imagenet_convert.run_report import RunReport
 from imagenet_convert.stages import write_shard
 
 
 def arguments(folder: Path, out: Path, *extra: str) -> argparse.Namespace:
     shards = ["--train-shards", "4", "--validation-shards", "2"]
-    args, _ = convert.parse_args(["--input", str(folder), "--output", str(out), *shards, *extra])
+    args, _ = parse_args(["--input", str(folder), "--output", str(out), *shards, *extra])
     return args
 
 
 def planned(args: argparse.Namespace, out: Path) -> tuple[Plan | None, RunReport]:
     """``load_or_build_plan`` as ``run`` calls it: the layout, its inputs and their times first."""
     layout: Layout = open_layout(args.input)
-    inputs = find_inputs(layout, convert.plan_options(args))
+    inputs = find_inputs(layout, plan_options(args))
     mtimes = resume.input_mtimes(layout.tree, inputs, None)
     report = RunReport()
     return load_or_build_plan(args, layout, inputs, mtimes, OutputDir(str(out)), report), report
@@ -99,7 +95,7 @@ def test_overwrite_discards_only_what_the_tool_wrote(small_imagenet: Path, tmp_p
 def test_one_conversion_at_a_time_per_folder(tmp_path: Path) -> None:
     out = OutputDir(str(tmp_path))
     held = rf"another conversion \(pid {os.getpid()}\) is writing here"
-    with output_lock(out), pytest.raises(convert.OutputError, match=held), output_lock(out):
+    with output_lock(out), pytest.raises(OutputError, match=held), output_lock(out):
         pass
     with output_lock(out):  # released when the first run ends
         pass
@@ -117,12 +113,12 @@ def test_an_output_that_cannot_be_written_is_said_before_anything_runs(tmp_path:
 def test_too_little_free_space_stops_before_the_pipeline(tmp_path: Path) -> None:
     out = OutputDir(str(tmp_path))
     assert check_free_space(out, 1) is not None
-    with pytest.raises(convert.OutputError, match="needs about .* but only .* are free"):
+    with pytest.raises(OutputError, match="needs about .* but only .* are free"):
         check_free_space(out, 1 << 62)
 
 
 @pytest.mark.parametrize("option", ["--train-shards", "--validation-shards"])
 def test_a_shard_count_below_one_is_a_usage_error(option: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
-        convert.parse_args(["--input", "in", "--output", "out", option, "0"])
+        parse_args(["--input", "in", "--output", "out", option, "0"])
     assert stopped.value.code == 2 and f"{option} must be at least 1" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -16,11 +17,13 @@ from typing import NamedTuple
 import pytest
 
 from imagenet_convert import filenames
-from imagenet_convert.convert import RunReport, write_metadata
+from imagenet_convert.markers import ShardMarker, read_marker
+from imagenet_convert.metadata import write_metadata
 from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import Plan, Shard, class_table
 from imagenet_convert.record_index import FRAMING, parse_index
 from imagenet_convert.records import parse_example, read_records
+from imagenet_convert.run_report import RunReport
 from imagenet_convert.stages import ConversionError, write_shard
 from tests import damage
 from tests.cli import output_files
@@ -33,7 +36,7 @@ def names_in(shard: Path) -> list[str]:
         return [parse_example(record)["image/filename"][0].decode() for record in read_records(stream)]
 
 
-def write(folder: Path, plan: Plan, shard: Shard, out: Path, skip_bad: bool = False) -> dict:
+def write(folder: Path, plan: Plan, shard: Shard, out: Path, skip_bad: bool = False) -> ShardMarker:
     return write_shard(OutputDir(str(out)), str(folder), shard, class_table(plan.classes), skip_bad)
 
 
@@ -53,15 +56,35 @@ def test_a_shard_is_the_conversions_byte_for_byte(
     data = (tmp_path / name).read_bytes()
     records = list(read_records(io.BytesIO(data)))
     assert names_in(tmp_path / name) == [image.filename for image in shard.images]
-    assert marker["num_records"] == len(records) == len(shard.images)
-    assert (marker["bytes"], marker["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    assert marker.num_records == len(records) == len(shard.images)
+    assert (marker.bytes, marker.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     counts = Counter(image.label for image in shard.images)
-    assert marker["class_counts"] == {str(label): n for label, n in sorted(counts.items())}
-    assert marker["stats"]["boxes"] == sum(len(i.boxes) for i in shard.images)
+    assert marker.to_json()["class_counts"] == {str(label): n for label, n in sorted(counts.items())}
+    assert marker.stats["boxes"] == sum(len(i.boxes) for i in shard.images)
     spans = parse_index((tmp_path / filenames.index_file(name)).read_bytes())
     assert [length for _, length in spans] == [len(r) + FRAMING for r in records]
     assert (tmp_path / filenames.marker(name)).exists(), "the marker is written last, and only on success"
     assert not list((tmp_path / filenames.TMP_FOLDER).iterdir())
+
+
+def test_a_marker_reads_back_as_written_and_an_older_runs_still_loads(
+    plan: Plan, mini_imagenet: Path, tmp_path: Path
+) -> None:
+    """The saved JSON keeps its keys (resume and older tools read them), and a marker of a run from
+    before the timings were noted still loads, so such a run resumes."""
+    shard = plan.shards[0]
+    marker = write(mini_imagenet, plan, shard, tmp_path)
+    saved = json.loads((tmp_path / filenames.marker(shard.name)).read_text())
+    assert set(saved) == {
+        "name", "split", "num_records", "bytes", "sha256", "class_counts", "stats", "skipped",
+        "seconds", "created", "cpu_seconds", "worker",
+    }  # fmt: skip
+    assert read_marker(OutputDir(str(tmp_path)), shard.name) == marker
+    assert ShardMarker.from_json(saved).to_json() == saved
+    older = {key: value for key, value in saved.items() if key not in ("created", "cpu_seconds")}
+    loaded = ShardMarker.from_json(older)
+    assert (loaded.created, loaded.cpu_seconds, loaded.num_records) == (None, None, marker.num_records)
+    assert loaded.to_json() == older
 
 
 def test_written_here_every_visible_file_is_the_conversions(
@@ -123,8 +146,8 @@ def test_a_bad_image_names_archive_and_member_and_leaves_nothing(
 def test_a_bad_image_is_left_out_and_listed_with_skip_bad(empty_image: EmptyImage, tmp_path: Path) -> None:
     folder, image, plan, shard = empty_image
     marker = write(folder, plan, shard, tmp_path, skip_bad=True)
-    assert marker["skipped"] == [{"image": image, "problem": "empty file"}]
-    assert marker["num_records"] == len(shard.images) - 1
+    assert marker.skipped == [{"image": image, "problem": "empty file"}]
+    assert marker.num_records == len(shard.images) - 1
     names = names_in(tmp_path / shard.name)
     assert image not in names and len(names) == len(shard.images) - 1
 

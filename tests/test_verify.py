@@ -20,12 +20,14 @@ import pytest
 from PIL import Image
 
 from imagenet_convert import filenames
-from imagenet_convert.convert import RunReport, write_metadata
 from imagenet_convert.devkit import Synset
-from imagenet_convert.output import OutputDir, json_bytes
+from imagenet_convert.markers import ShardMarker, write_marker
+from imagenet_convert.metadata import write_metadata
+from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, Plan, PlanOptions, Shard
 from imagenet_convert.record_index import index_bytes
 from imagenet_convert.records import Example, SlimRecord, frame
+from imagenet_convert.run_report import RunReport
 from imagenet_convert.verify.command import main
 from tests.cli import run_cli
 
@@ -89,13 +91,16 @@ def build(folder: Path, shards: Records) -> Path:
         spans = [(end - len(f), len(f)) for f, end in zip(framed, accumulate(map(len, framed)), strict=True)]
         out.write_atomic(out.path(filenames.index_file(name)), index_bytes(spans))
         parsed = [r for r in records if isinstance(r, SlimRecord)]
-        marker = {
-            "name": name, "split": name.split("-")[0], "num_records": len(records), "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "class_counts": {str(k): v for k, v in sorted(Counter(r.label for r in parsed).items())},
-            "stats": {"boxes": sum(len(r.boxes) for r in parsed)}, "skipped": [],
-        }  # fmt: skip
-        out.write_atomic(out.path(filenames.marker(name)), json_bytes(marker))
+        marker = ShardMarker(
+            name=name,
+            split=name.split("-")[0],
+            num_records=len(records),
+            bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            class_counts=dict(Counter(r.label for r in parsed)),
+            stats={"boxes": sum(len(r.boxes) for r in parsed)},
+        )
+        write_marker(out, marker)
     plan = Plan(
         fingerprint="0" * 64,
         options=PlanOptions(train_shards=2, validation_shards=1),
