@@ -88,5 +88,3 @@ def run_pipeline(
             raise _pipeline_failure(out, exc, pending) from None
         finally:
             monitor.stop()
-
-

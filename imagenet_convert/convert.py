@@ -118,8 +118,10 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         if not faults.is_disk_full(exc):
             raise
-        print(f"error: {faults.disk_full_message(args.output, None, free_bytes(OutputDir(args.output)))}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {faults.disk_full_message(args.output, None, free_bytes(OutputDir(args.output)))}",
+            file=sys.stderr,
+        )
         return 1
     except faults.WorkerDied as exc:
         _stop(f"error: {exc}", 1)

@@ -87,6 +87,7 @@ def done_markers(out: OutputDir) -> set[str]:
 def done_shards(out: OutputDir) -> set[str]:
     """Shards whose marker, file and index all exist (a marker is written last, but files can be lost)."""
     return {
-        name for name in done_markers(out)
+        name
+        for name in done_markers(out)
         if all(out.exists(out.path(path)) for path in filenames.shard_files(name))
-    }  # fmt: skip
+    }

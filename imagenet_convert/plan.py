@@ -98,10 +98,17 @@ class Shard:
         """Files are named once per shard: an archive's path is shared by all its images."""
         files: dict[str, int] = {}
         images = [
-            [i.filename, files.setdefault(i.locator.path, len(files)), i.locator.offset, i.locator.size,
-             int(i.locator.zipped), i.label, [list(b) for b in i.boxes]]
+            [
+                i.filename,
+                files.setdefault(i.locator.path, len(files)),
+                i.locator.offset,
+                i.locator.size,
+                int(i.locator.zipped),
+                i.label,
+                [list(b) for b in i.boxes],
+            ]
             for i in self.images
-        ]  # fmt: skip
+        ]
         return {"name": self.name, "split": self.split, "files": list(files), "images": images}
 
     @classmethod
@@ -239,9 +246,12 @@ def _read_boxes(
 
 
 def _shards(
-    split: str, images: dict[str, tuple[str, Locator]], labels: dict[str, int],
-    found_boxes: dict[str, tuple[boxes.Box, ...]], options: PlanOptions,
-) -> list[Shard]:  # fmt: skip
+    split: str,
+    images: dict[str, tuple[str, Locator]],
+    labels: dict[str, int],
+    found_boxes: dict[str, tuple[boxes.Box, ...]],
+    options: PlanOptions,
+) -> list[Shard]:
     planned = [
         PlannedImage(name, locator, labels[wnid], found_boxes.get(name, ()))
         for name, (wnid, locator) in sorted(images.items())
@@ -252,9 +262,13 @@ def _shards(
 
 
 def _split_boxes(
-    catalogue: Catalogue, split: str, challenge: set[str], options: PlanOptions, counts: Counter,
+    catalogue: Catalogue,
+    split: str,
+    challenge: set[str],
+    options: PlanOptions,
+    counts: Counter,
     warnings: list[str],
-) -> dict[str, tuple[boxes.Box, ...]]:  # fmt: skip
+) -> dict[str, tuple[boxes.Box, ...]]:
     """Slim writes train boxes only; validation boxes are an opt-in improvement."""
     if split != "train" and not options.validation_boxes:
         return {}
@@ -269,9 +283,11 @@ def _split_boxes(
 
 
 def build_plan(
-    layout: Layout, options: PlanOptions, inputs: dict[str, Any],
+    layout: Layout,
+    options: PlanOptions,
+    inputs: dict[str, Any],
     on_class: Callable[[str, int, int], None] | None = None,
-) -> Plan:  # fmt: skip
+) -> Plan:
     """Catalogue the input and plan every shard; ``Plan.seconds`` says how long each part took."""
     seconds: dict[str, float] = {}
     started = time.monotonic()
@@ -340,10 +356,16 @@ def plan_from_manifest(manifest: dict[str, Any]) -> Plan:
     shards = [Shard(e["name"], e["split"], [], e["num_images"], e["image_bytes"]) for e in manifest["shards"]]
     classes = [devkit.Synset(**synset) for synset in manifest["classes"]]
     return Plan(
-        manifest["fingerprint"], options, manifest["inputs"], classes, shards,
-        manifest["warnings"], manifest["counts"], manifest.get("skipped", []),
+        manifest["fingerprint"],
+        options,
+        manifest["inputs"],
+        classes,
+        shards,
+        manifest["warnings"],
+        manifest["counts"],
+        manifest.get("skipped", []),
         manifest.get("input_mtimes", {}),
-    )  # fmt: skip
+    )
 
 
 def class_table(classes: Iterable[devkit.Synset]) -> dict[int, tuple[str, str]]:

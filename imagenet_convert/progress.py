@@ -54,9 +54,14 @@ class ProgressMonitor(threading.Thread):
         self._vanished: tuple[int, float] | None = None
         self.dead_worker: int | None = None
         self._bar = tqdm(
-            total=sum(self._pending.values()), unit="B", unit_scale=True, desc="write shards",
-            file=stream, disable=None, smoothing=0.1,
-        )  # fmt: skip
+            total=sum(self._pending.values()),
+            unit="B",
+            unit_scale=True,
+            desc="write shards",
+            file=stream,
+            disable=None,
+            smoothing=0.1,
+        )
 
     def run(self) -> None:
         while not self._halt.wait(0.5):

@@ -39,9 +39,13 @@ def _declare_example_type() -> type:
     for number, name in enumerate(("bytes_list", "float_list", "int64_list"), start=1):
         type_name = ".tensorflow." + name.title().replace("_", "")
         feature.field.add(
-            name=name, number=number, label=_F.LABEL_OPTIONAL, type=_F.TYPE_MESSAGE,
-            type_name=type_name, oneof_index=0,
-        )  # fmt: skip
+            name=name,
+            number=number,
+            label=_F.LABEL_OPTIONAL,
+            type=_F.TYPE_MESSAGE,
+            type_name=type_name,
+            oneof_index=0,
+        )
     features = proto.message_type.add(name="Features")
     entry = features.nested_type.add(name="FeatureEntry")
     entry.options.map_entry = True
@@ -50,14 +54,20 @@ def _declare_example_type() -> type:
         name="value", number=2, label=_F.LABEL_OPTIONAL, type=_F.TYPE_MESSAGE, type_name=".tensorflow.Feature"
     )
     features.field.add(
-        name="feature", number=1, label=_F.LABEL_REPEATED, type=_F.TYPE_MESSAGE,
+        name="feature",
+        number=1,
+        label=_F.LABEL_REPEATED,
+        type=_F.TYPE_MESSAGE,
         type_name=".tensorflow.Features.FeatureEntry",
-    )  # fmt: skip
+    )
     example = proto.message_type.add(name="Example")
     example.field.add(
-        name="features", number=1, label=_F.LABEL_OPTIONAL, type=_F.TYPE_MESSAGE,
+        name="features",
+        number=1,
+        label=_F.LABEL_OPTIONAL,
+        type=_F.TYPE_MESSAGE,
         type_name=".tensorflow.Features",
-    )  # fmt: skip
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.Example"))
@@ -138,13 +148,15 @@ _FORMAT = _entry("image/format", _bytes_feature(CONSTANTS["image/format"]))
 @lru_cache(maxsize=4096)
 def _class_entries(label: int, synset: str, text: str) -> bytes:
     """The entries before the image, all the same for a class: serialized once per class and worker."""
-    return b"".join((
-        _entry("image/channels", _ints_feature([CONSTANTS["image/channels"]])),
-        _entry("image/class/label", _ints_feature([label])),
-        _entry("image/class/synset", _bytes_feature(synset.encode())),
-        _entry("image/class/text", _bytes_feature(text.encode())),
-        _entry("image/colorspace", _bytes_feature(CONSTANTS["image/colorspace"])),
-    ))  # fmt: skip
+    return b"".join(
+        (
+            _entry("image/channels", _ints_feature([CONSTANTS["image/channels"]])),
+            _entry("image/class/label", _ints_feature([label])),
+            _entry("image/class/synset", _bytes_feature(synset.encode())),
+            _entry("image/class/text", _bytes_feature(text.encode())),
+            _entry("image/colorspace", _bytes_feature(CONSTANTS["image/colorspace"])),
+        )
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -153,20 +165,24 @@ def _box_entries(label: int, boxes: tuple[Box, ...]) -> bytes:
     per_box = _ints_feature([label] * len(boxes))
     sides = ("xmin", "ymin", "xmax", "ymax")  # a Box's order
     columns = {side: _floats_feature([box[i] for box in boxes]) for i, side in enumerate(sides)}
-    return b"".join((
-        _entry("image/object/bbox/label", per_box),
-        *(_entry(f"image/object/bbox/{c}", columns[c]) for c in ("xmax", "xmin", "ymax", "ymin")),
-        # Slim's reader parses this key but Slim's writer never wrote it: write it too.
-        _entry("image/object/class/label", per_box),
-    ))  # fmt: skip
+    return b"".join(
+        (
+            _entry("image/object/bbox/label", per_box),
+            *(_entry(f"image/object/bbox/{c}", columns[c]) for c in ("xmax", "xmin", "ymax", "ymin")),
+            # Slim's reader parses this key but Slim's writer never wrote it: write it too.
+            _entry("image/object/class/label", per_box),
+        )
+    )
 
 
 def _image_entry_head(size: int) -> bytes:
     """The ``image/encoded`` entry up to the image's first byte."""
     feature_head = b"\x0a" + _varint(len(_varint(size)) + 1 + size) + b"\x0a" + _varint(size)
     value_head = b"\x12" + _varint(len(feature_head) + size)
-    return b"\x0a" + _varint(len(_ENCODED_KEY) + len(value_head) + len(feature_head) + size) + (
-        _ENCODED_KEY + value_head + feature_head
+    return (
+        b"\x0a"
+        + _varint(len(_ENCODED_KEY) + len(value_head) + len(feature_head) + size)
+        + (_ENCODED_KEY + value_head + feature_head)
     )
 
 
@@ -192,13 +208,15 @@ class SlimRecord:
         cheaper than building the message.
         """
         before = _class_entries(self.label, self.synset, self.text) + _image_entry_head(len(self.encoded))
-        after = b"".join((
-            _entry("image/filename", _bytes_feature(self.filename.encode())),
-            _FORMAT,
-            _entry("image/height", _ints_feature([self.height])),
-            _box_entries(self.label, tuple(map(tuple, self.boxes))),
-            _entry("image/width", _ints_feature([self.width])),
-        ))  # fmt: skip
+        after = b"".join(
+            (
+                _entry("image/filename", _bytes_feature(self.filename.encode())),
+                _FORMAT,
+                _entry("image/height", _ints_feature([self.height])),
+                _box_entries(self.label, tuple(map(tuple, self.boxes))),
+                _entry("image/width", _ints_feature([self.width])),
+            )
+        )
         total = len(before) + len(self.encoded) + len(after)
         return [b"\x0a" + _varint(total) + before, self.encoded, after]
 

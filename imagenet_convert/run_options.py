@@ -40,9 +40,10 @@ def parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     p.add_argument(
-        "--input", required=True,
+        "--input",
+        required=True,
         help="folder (or gs://, s3:// prefix) holding the downloads; for Kaggle also the ZIP itself",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--layout", choices=sorted(LAYOUTS), help="read --input as this layout (default: detect it)"
     )
@@ -52,34 +53,42 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--validation-shards", type=int, default=128, help="number of validation shards (128)")
     p.add_argument("--seed", type=int, default=12345, help="seed of the shard permutation (12345)")
     p.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1,
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
         help="local worker processes (default: all cores); ignored by remote runners",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--validation-labels", metavar="FILE",
+        "--validation-labels",
+        metavar="FILE",
         help="Slim's 50,000-line WNID file; must agree with the devkit ground truth",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--validation-boxes", action="store_true",
+        "--validation-boxes",
+        action="store_true",
         help="also write validation boxes from ILSVRC2012_bbox_val_v3.tgz (Slim writes none)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--allow-missing-classes", action="store_true",
+        "--allow-missing-classes",
+        action="store_true",
         help="go on when the train tar lacks some devkit classes (an incomplete download)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--skip-bad-images", action="store_true",
+        "--skip-bad-images",
+        action="store_true",
         help="leave damaged images out (listed in run_report.json) instead of stopping",
-    )  # fmt: skip
+    )
     p.add_argument("--strict", action="store_true", help="stop at a malformed box XML instead of skipping it")
     p.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="discard an earlier run's plan and shards in --output (only files this tool wrote)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        resume.ACCEPT_CHANGED, action="store_true",
+        resume.ACCEPT_CHANGED,
+        action="store_true",
         help="resume although an input's modification time changed since it was planned (after a plain cp)",
-    )  # fmt: skip
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan and free space; write nothing")
     return p
 
@@ -103,8 +112,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 def plan_options(args: argparse.Namespace) -> PlanOptions:
     """The options that shape the plan (and so its fingerprint)."""
     return PlanOptions(
-        splits=args.splits, seed=args.seed, train_shards=args.train_shards,
-        validation_shards=args.validation_shards, validation_boxes=args.validation_boxes,
-        allow_missing_classes=args.allow_missing_classes, skip_bad_images=args.skip_bad_images,
-        strict=args.strict, validation_labels=args.validation_labels,
-    )  # fmt: skip
+        splits=args.splits,
+        seed=args.seed,
+        train_shards=args.train_shards,
+        validation_shards=args.validation_shards,
+        validation_boxes=args.validation_boxes,
+        allow_missing_classes=args.allow_missing_classes,
+        skip_bad_images=args.skip_bad_images,
+        strict=args.strict,
+        validation_labels=args.validation_labels,
+    )

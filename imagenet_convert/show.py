@@ -148,9 +148,11 @@ def draw(examples: list[dict[str, list]]) -> Sheet:
         sheet.image.paste(thumb, (x, y))
         for xmin, ymin, xmax, ymax in zip(*(ex[key] for key in BOX_KEYS), strict=True):
             box = (
-                x + round(xmin * (thumb.width - 1)), y + round(ymin * (thumb.height - 1)),
-                x + round(xmax * (thumb.width - 1)), y + round(ymax * (thumb.height - 1)),
-            )  # fmt: skip
+                x + round(xmin * (thumb.width - 1)),
+                y + round(ymin * (thumb.height - 1)),
+                x + round(xmax * (thumb.width - 1)),
+                y + round(ymax * (thumb.height - 1)),
+            )
             pen.rectangle(box, outline=BOX_COLOUR, width=2)
             sheet.boxes.append(box)
         label, wnid = ex["image/class/label"][0], ex["image/class/synset"][0].decode()
@@ -208,9 +210,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=36, help="images on the sheet (36)")
     p.add_argument("--class", dest="wnid", metavar="WNID", help="show only this class, e.g. n01440764")
     p.add_argument(
-        "--output", dest="sheet", metavar="PNG",
+        "--output",
+        dest="sheet",
+        metavar="PNG",
         help="where to write the sheet (default: <split>-sheet.png here; never inside OUTPUT)",
-    )  # fmt: skip
+    )
     return p
 
 

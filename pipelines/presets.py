@@ -26,7 +26,7 @@ PRESETS: dict[str, list[str]] = {
         "--max_num_workers=16",
         "--machine_type=n2-standard-4",
         "--disk_size_gb=30",
-    ],  # fmt: skip
+    ],
     # A Flink cluster through its Beam job server (docs/scale-out.md).
     "flink": PORTABLE,
     # A Spark cluster through its Beam job server.

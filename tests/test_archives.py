@@ -65,8 +65,11 @@ def class_images(wnid: str, count: int) -> dict[str, bytes]:
     return {f"{wnid}_{n * 7 + 3}.JPEG": image_bytes(f"{wnid}/{n}", 300 + 611 * n) for n in range(count)}
 
 
-CLASSES = {"n01440764": class_images("n01440764", 3), "n01443537": class_images("n01443537", 1),
-           "n15075141": class_images("n15075141", 4)}  # fmt: skip
+CLASSES = {
+    "n01440764": class_images("n01440764", 3),
+    "n01443537": class_images("n01443537", 1),
+    "n15075141": class_images("n15075141", 4),
+}
 LONG_NAME_CLASS = {"n02085620": {"n02085620_" + "9" * 120 + ".JPEG": b"needs a GNU or pax long-name header"}}
 
 

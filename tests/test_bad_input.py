@@ -347,8 +347,20 @@ def test_hostile_xml_neither_hangs_nor_leaks(small_imagenet: Path, tmp_path: Pat
     ).encode()
     folder = damage.clone(small_imagenet, tmp_path / "in")
     _spoil_one_xml(hostile)(folder)
-    result = run_cli("run", "--input", folder, "--output", tmp_path / "out", "--train-shards", "2",
-                     "--validation-shards", "1", "--workers", "1", timeout=120)  # fmt: skip
+    result = run_cli(
+        "run",
+        "--input",
+        folder,
+        "--output",
+        tmp_path / "out",
+        "--train-shards",
+        "2",
+        "--validation-shards",
+        "1",
+        "--workers",
+        "1",
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():

@@ -194,7 +194,8 @@ def test_one_split_alone_without_train_or_box_archives(mini_imagenet: Path, tmp_
     assert result.returncode == 0, result.stderr
     assert "warning: ILSVRC2012_bbox_val_v3.tgz not found" in result.stderr
     assert sorted(p.name for p in (tmp_path / "out").glob("*-of-*")) == [
-        "validation-00000-of-00002", "validation-00001-of-00002",
-    ]  # fmt: skip
+        "validation-00000-of-00002",
+        "validation-00001-of-00002",
+    ]
     missing = convert(folder, tmp_path / "out2", "--splits", "train")
     assert missing.returncode == 1 and "missing ILSVRC2012_img_train.tar" in missing.stderr

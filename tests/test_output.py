@@ -63,8 +63,9 @@ def test_sizes_and_delete(tmp_path: Path) -> None:
         out.write_atomic(out.path(name), data)
     found = out.sizes(out.path(filenames.shard_pattern("train")))
     assert {Path(path).name: size for path, size in found.items()} == {
-        "train-00000-of-00002": 2, "train-00001-of-00002": 3,
-    }  # fmt: skip
+        "train-00000-of-00002": 2,
+        "train-00001-of-00002": 3,
+    }
     out.delete([*found, out.path("never-written")])
     assert out.sizes(out.path(filenames.shard_pattern("train"))) == {}
     assert (tmp_path / "labels.txt").exists()

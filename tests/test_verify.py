@@ -50,10 +50,15 @@ def record(label: int, number: int, boxes: list | None = None, **changes: object
     synset = CLASSES[(label - 1) % len(CLASSES)]
     width, height = 24 + number, 16 + label
     fields = {
-        "encoded": _jpeg(width, height, 40 * label + number), "filename": f"{synset.wnid}_{number}.JPEG",
-        "height": height, "width": width, "label": label, "synset": synset.wnid, "text": synset.words,
+        "encoded": _jpeg(width, height, 40 * label + number),
+        "filename": f"{synset.wnid}_{number}.JPEG",
+        "height": height,
+        "width": width,
+        "label": label,
+        "synset": synset.wnid,
+        "text": synset.words,
         "boxes": boxes or [],
-    }  # fmt: skip
+    }
     return SlimRecord(**{**fields, **changes})
 
 

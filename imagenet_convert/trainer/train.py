@@ -59,14 +59,23 @@ def learning_rate(args: argparse.Namespace, num_samples_per_epoch: int, global_s
     steps = decay_steps(args, num_samples_per_epoch)
     if args.learning_rate_decay_type == "exponential":
         return tf.compat.v1.train.exponential_decay(
-            args.learning_rate, global_step, steps, args.learning_rate_decay_factor,
-            staircase=True, name="exponential_decay_learning_rate",
-        )  # fmt: skip
+            args.learning_rate,
+            global_step,
+            steps,
+            args.learning_rate_decay_factor,
+            staircase=True,
+            name="exponential_decay_learning_rate",
+        )
     if args.learning_rate_decay_type == "polynomial":
         return tf.compat.v1.train.polynomial_decay(
-            args.learning_rate, global_step, steps, args.end_learning_rate,
-            power=1.0, cycle=False, name="polynomial_decay_learning_rate",
-        )  # fmt: skip
+            args.learning_rate,
+            global_step,
+            steps,
+            args.end_learning_rate,
+            power=1.0,
+            cycle=False,
+            name="polynomial_decay_learning_rate",
+        )
     return tf.constant(args.learning_rate, name="fixed_learning_rate")
 
 

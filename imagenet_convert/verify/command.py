@@ -99,10 +99,11 @@ def parser() -> argparse.ArgumentParser:
     p = folder_parser("verify", __doc__, "0 all is well, 1 problems found (listed), 2 nothing to verify")
     p.add_argument("--decode", action="store_true", help="also decode every image with Pillow (slow)")
     p.add_argument(
-        "--check-archives", metavar="INPUT_DIR",
+        "--check-archives",
+        metavar="INPUT_DIR",
         help="compare the downloads in INPUT_DIR with the official ILSVRC2012 sizes and md5 sums (for "
         "other layouts: which files have none, and whether the input is still what was converted)",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="processes reading shards (all cores)"
     )

@@ -123,9 +123,10 @@ def check_archives(
     """Compare the downloads with the official files; a size that differs needs no hashing to tell."""
     files = folder.archives
     hashable = {
-        name: entry for name, entry in files.items()
+        name: entry
+        for name, entry in files.items()
         if OFFICIAL[name][1] and OFFICIAL[name][0] in (None, entry[1])
-    }  # fmt: skip
+    }
     digests = _md5(hashable)
     lines = []
     for name in OFFICIAL:

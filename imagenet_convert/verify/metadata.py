@@ -21,7 +21,6 @@ class VerifyError(UsageError):
     """Nothing to verify (no output folder, no metadata): a usage error, one line, exit status 2."""
 
 
-
 def require_folder(path: str) -> None:
     """A local folder that is not there gets its own message (object stores have no folders)."""
     if "://" not in path and not os.path.isdir(path):
@@ -78,7 +77,10 @@ def _bare_shards_info(out: OutputDir) -> dict[str, Any] | None:
     leaves = len(out.read_bytes(labels).splitlines()) - 1 if out.exists(labels) else 1000
     splits = {split: sorted(fnmatch.filter(files, filenames.shard_pattern(split))) for split in SPLITS}
     return {
-        "name": f"shards without {filenames.INFO}", "format": "records checked, no metadata to compare with",
-        "num_classes": leaves + 1, "num_leaf_classes": leaves, "bare": True,
+        "name": f"shards without {filenames.INFO}",
+        "format": "records checked, no metadata to compare with",
+        "num_classes": leaves + 1,
+        "num_leaf_classes": leaves,
+        "bare": True,
         "splits": {s: {"shards": [{"name": n} for n in names]} for s, names in splits.items() if names},
-    }  # fmt: skip
+    }

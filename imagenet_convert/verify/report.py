@@ -29,7 +29,6 @@ def count(number: int, noun: str) -> str:
     return f"{number} {noun if number == 1 else plural}"
 
 
-
 @dataclass
 class Report:
     """What ``verify`` prints: a summary and every problem found (the first ``limit`` in full)."""

@@ -100,9 +100,12 @@ def _check_index(path: str, name: str, spans: list[Span], problems: Problems) ->
 
 
 def check_shard(
-    path: str, name: str, rules: Rules, on_bytes: Callable[[int], Any] | None = None,
+    path: str,
+    name: str,
+    rules: Rules,
+    on_bytes: Callable[[int], Any] | None = None,
     index_path: str | None = None,
-) -> ShardScan:  # fmt: skip
+) -> ShardScan:
     """Read one shard once: framing CRCs, sha256, size, every record's format (and image); then
     compare its index file, when given, with where the records were found."""
     scan, spans = ShardScan(name, Problems(rules.max_problems)), []
@@ -134,9 +137,14 @@ def check_shard(
 
 
 def run_scans(
-    out: OutputDir, shards: list[tuple[str, str]], sizes: dict[str, int], rules: Rules, workers: int,
-    beam_args: list[str], bare: bool = False,
-) -> dict[str, ShardScan]:  # fmt: skip
+    out: OutputDir,
+    shards: list[tuple[str, str]],
+    sizes: dict[str, int],
+    rules: Rules,
+    workers: int,
+    beam_args: list[str],
+    bare: bool = False,
+) -> dict[str, ShardScan]:
     """Scan shards (and their index files) in this process (fine-grained progress) or spread over
     worker processes; bare Slim shards have index files only if someone wrote them."""
     total, desc = sum(sizes[name] for name, _ in shards), "decode shards" if rules.decode else "check shards"
