@@ -29,14 +29,16 @@ setup: $(STAMP) ## Create .venv and install the project (done by every other tar
 
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m ruff check imagenet_convert pipelines tests bench
+	$(PY) -m ruff format --check imagenet_convert pipelines tests bench
 	$(PY) -m pytest -q
 
 test-dali: $(STAMP) ## Install the 'dali' extra (about 1 GB) and read every record with DALI, CPU only
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,aws,dali]'
 	$(PY) -m pytest -q tests/test_readers.py -k dali
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff: lint and formatting
 	$(PY) -m ruff check imagenet_convert pipelines tests bench
+	$(PY) -m ruff format --check imagenet_convert pipelines tests bench
 
 demo: $(STAMP) ## Generate a miniature ImageNet, convert it, train, evaluate, predict
 	$(PY) -m imagenet_convert demo --workdir $(DEMO)

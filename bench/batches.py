@@ -38,9 +38,14 @@ def label_spread(dataset_dir: Path, batches: int = BATCHES, batch_size: int = BA
 
     split = load_split(str(dataset_dir), "train")
     pipeline = train_batches(
-        split, lambda image, boxes: tf.zeros([1]), batch_size=batch_size, num_readers=4, num_threads=4,
-        labels_offset=0, seed=0,
-    )  # fmt: skip
+        split,
+        lambda image, boxes: tf.zeros([1]),
+        batch_size=batch_size,
+        num_readers=4,
+        num_threads=4,
+        labels_offset=0,
+        seed=0,
+    )
     means = [float(np.mean(labels.numpy())) for _, labels in pipeline.take(batches)]
     info = json.loads((dataset_dir / filenames.INFO).read_text())
     counts = {int(label): n for label, n in info["splits"]["train"]["class_counts"].items()}

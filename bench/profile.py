@@ -90,8 +90,13 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
         clock("load shard plan (per shard)", plan.load_shard, out, shard.name)
         located = [image.locator for image in shard.images]
         source = clock("open archive + create shard file", locators.Reader, str(folder), located)
-        target = clock("open archive + create shard file", FileSystems.create, str(sink / "shard.tmp"),
-                       "application/octet-stream", CompressionTypes.UNCOMPRESSED)  # fmt: skip
+        target = clock(
+            "open archive + create shard file",
+            FileSystems.create,
+            str(sink / "shard.tmp"),
+            "application/octet-stream",
+            CompressionTypes.UNCOMPRESSED,
+        )
         digest = hashlib.sha256()
         with source, target:
             for image in shard.images:
@@ -102,16 +107,21 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
                     data, height, width = clock("re-encode PNG/CMYK", images.reencode_rgb_jpeg, data)
                     counts["re-encode PNG/CMYK"] += 1
                 synset, text = classes[image.label]
-                record = SlimRecord(data, image.filename, height, width, image.label, synset, text,
-                                    list(image.boxes))  # fmt: skip
+                record = SlimRecord(
+                    data, image.filename, height, width, image.label, synset, text, list(image.boxes)
+                )
                 example = clock("serialize Example", record.to_example_chunks)
                 framed = clock("frame (CRC-32C + join)", _framed, example)
                 clock("sha256", digest.update, framed)
                 clock("write to shard file", target.write, framed)
         clock("publish + marker (per shard)", out.publish, str(sink / "shard.tmp"), out.path(shard.name))
-        clock("publish + marker (per shard)", out.write_atomic, out.path(filenames.marker(shard.name)),
-              json_bytes({"name": shard.name}))  # fmt: skip
-    images_total = sum(len(shard.images) for shard in shards)
+        clock(
+            "publish + marker (per shard)",
+            out.write_atomic,
+            out.path(filenames.marker(shard.name)),
+            json_bytes({"name": shard.name}),
+        )
+    images_total = sum(shard.num_images for shard in shards)
     for stage in clock.seconds:
         counts.setdefault(stage, images_total)
     return clock.seconds, counts
@@ -160,10 +170,13 @@ def run(ws: Workspace, bench_set: datasets.BenchSet = datasets.STANDARD, shard_c
     for name in ("profile output", "profile stages", "profile cprofile"):
         steps.remove(ws.workdir / "scratch" / steps.slug(name))
     stages = {
-        stage: {"us_per_image": round(seconds[stage] / images * 1e6, 2), "calls_on": counts[stage],
-                "share": round(seconds[stage] / sum(seconds.values()), 3)}
+        stage: {
+            "us_per_image": round(seconds[stage] / images * 1e6, 2),
+            "calls_on": counts[stage],
+            "share": round(seconds[stage] / sum(seconds.values()), 3),
+        }
         for stage in sorted(seconds, key=seconds.get, reverse=True)
-    }  # fmt: skip
+    }
     text_path = ws.results / (
         "profile.txt" if bench_set is datasets.STANDARD else f"profile-{bench_set.name}.txt"
     )

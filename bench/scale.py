@@ -106,9 +106,12 @@ def figures(index: dict[str, Any], dry_run: Measurement, conversion: Measurement
         "plan_counts": conversion.extra["plan_counts"],
         "wall_s": conversion.wall_s,
         "startup_s": round(conversion.wall_s - seconds["total"], 2),
-        "start_to_saved_plan_s": round(conversion.wall_s - seconds["total"] + sum(
-            seconds.get(key, 0) for key in ("index_and_plan", "save_plan")
-        ), 2),  # fmt: skip
+        "start_to_saved_plan_s": round(
+            conversion.wall_s
+            - seconds["total"]
+            + sum(seconds.get(key, 0) for key in ("index_and_plan", "save_plan")),
+            2,
+        ),
         "first_shard_s": seconds.get("first_shard"),
         "per_image_us": {
             "index": _per_image_us(index_s, images),

@@ -144,9 +144,7 @@ def targets(values: dict[str, Any]) -> list[Target]:
         Target("warm conversion / extraction wall time", values["warm_convert_over_extract"], 0.5),
         Target("warm conversion / dd write floor", values["warm_convert_over_write_floor"], 1.6),
         Target("first shard's temporary file after start, s", values["first_shard_s"], 5.0),
-        Target(
-            "shard writer CPU per image, 2 workers, us", values["shard_cpu_us_per_image_2_workers"], 170
-        ),
+        Target("shard writer CPU per image, 2 workers, us", values["shard_cpu_us_per_image_2_workers"], 170),
         Target(
             f"cold conversion / cold extraction, median of {len(values['cold_pairs'])} pairs",
             values["cold_convert_over_extract_median"],

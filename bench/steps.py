@@ -159,9 +159,14 @@ def _workers(options: tuple[str, ...]) -> int:
 
 
 def conversion(
-    ws: Workspace, name: str, input_dir: Path, archives: list[Path], cold: bool,
-    options: tuple[str, ...] = (), inspect: Callable[[Path], dict[str, Any]] | None = None,
-) -> Measurement:  # fmt: skip
+    ws: Workspace,
+    name: str,
+    input_dir: Path,
+    archives: list[Path],
+    cold: bool,
+    options: tuple[str, ...] = (),
+    inspect: Callable[[Path], dict[str, Any]] | None = None,
+) -> Measurement:
     """The real ``run`` command (default options unless ``options``) into a fresh output folder;
     ``inspect(output)`` measures the output (untimed) before it is removed, into ``extra["inspected"]``."""
     output = ws.scratch(name)

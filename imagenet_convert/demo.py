@@ -82,9 +82,11 @@ def main(argv: list[str]) -> int:
         "--workdir", default="demo", help="folder for everything the demo makes (wiped first)"
     )
     parser.add_argument(
-        "--sheet", type=Path, metavar="PNG",
+        "--sheet",
+        type=Path,
+        metavar="PNG",
         help="only generate, convert and draw the contact sheet, as a small PNG (docs/demo-sheet.png)",
-    )  # fmt: skip
+    )
     options = parser.parse_args(argv)
     work = Path(options.workdir)
     shutil.rmtree(work, ignore_errors=True)

@@ -7,6 +7,7 @@ Slim's label of a class is 1 + its index in sorted-WNID order (0 is background);
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import scipy.io
@@ -43,10 +44,11 @@ class Devkit:
         """WNID -> Slim label (1-based; 0 is background)."""
         return {synset.wnid: index for index, synset in enumerate(self.classes, start=1)}
 
-    def labels_txt(self) -> str:
-        """Slim's ``labels.txt``: ``0:background`` then ``label:words`` per class."""
-        lines = ["0:background"] + [f"{i}:{s.words}" for i, s in enumerate(self.classes, start=1)]
-        return "\n".join(lines) + "\n"
+
+def labels_txt(classes: Iterable[Synset]) -> str:
+    """Slim's ``labels.txt`` of ``classes`` in label order: ``0:background`` then ``label:words``."""
+    lines = ["0:background"] + [f"{i}:{s.words}" for i, s in enumerate(classes, start=1)]
+    return "\n".join(lines) + "\n"
 
 
 def parse_meta_mat(data: bytes, where: str) -> tuple[Synset, ...]:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from imagenet_convert import boxes, devkit, filenames
-from imagenet_convert.archives import ArchiveError
+from imagenet_convert.errors import UsageError
 from imagenet_convert.filenames import shard_name
 from imagenet_convert.layouts import Layout
 from imagenet_convert.layouts.catalogue import Catalogue, XmlFiles
@@ -38,8 +38,9 @@ RECORD_OVERHEAD = 600
 """Bytes a record adds to its image (features, framing): for space estimates only."""
 
 
-class PlanError(ArchiveError):
-    """The inputs cannot be planned into a conversion (missing pieces, inconsistent labels...)."""
+class PlanError(Exception):
+    """The inputs, read without fault, cannot be planned as asked (classes missing or unknown, a
+    malformed box file with --strict): the catalogue's content, not an archive's damage."""
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,17 @@ class Shard:
         """Files are named once per shard: an archive's path is shared by all its images."""
         files: dict[str, int] = {}
         images = [
-            [i.filename, files.setdefault(i.locator.path, len(files)), i.locator.offset, i.locator.size,
-             int(i.locator.zipped), i.label, [list(b) for b in i.boxes]]
+            [
+                i.filename,
+                files.setdefault(i.locator.path, len(files)),
+                i.locator.offset,
+                i.locator.size,
+                int(i.locator.zipped),
+                i.label,
+                [list(b) for b in i.boxes],
+            ]
             for i in self.images
-        ]  # fmt: skip
+        ]
         return {"name": self.name, "split": self.split, "files": list(files), "images": images}
 
     @classmethod
@@ -111,6 +119,11 @@ class Shard:
             for f, p, o, s, z, label, b in value["images"]
         ]
         return cls(value["name"], value["split"], images)
+
+
+def bytes_to_write(shards: list[Shard]) -> int:
+    """About the space these shards take once written (images plus RECORD_OVERHEAD each)."""
+    return sum(s.image_bytes + RECORD_OVERHEAD * s.num_images for s in shards)
 
 
 @dataclass
@@ -166,7 +179,7 @@ def find_inputs(layout: Layout, options: PlanOptions) -> dict[str, Any]:
         path = options.validation_labels
         size = file_size(path)
         if size is None:
-            raise PlanError(f"{path}: --validation-labels file not found")
+            raise UsageError(f"{path}: --validation-labels file not found")
         name = path.rsplit("/", 1)[-1]  # inputs are named, not located: a moved folder still resumes
         inputs[name] = size
     return inputs
@@ -233,9 +246,12 @@ def _read_boxes(
 
 
 def _shards(
-    split: str, images: dict[str, tuple[str, Locator]], labels: dict[str, int],
-    found_boxes: dict[str, tuple[boxes.Box, ...]], options: PlanOptions,
-) -> list[Shard]:  # fmt: skip
+    split: str,
+    images: dict[str, tuple[str, Locator]],
+    labels: dict[str, int],
+    found_boxes: dict[str, tuple[boxes.Box, ...]],
+    options: PlanOptions,
+) -> list[Shard]:
     planned = [
         PlannedImage(name, locator, labels[wnid], found_boxes.get(name, ()))
         for name, (wnid, locator) in sorted(images.items())
@@ -246,9 +262,13 @@ def _shards(
 
 
 def _split_boxes(
-    catalogue: Catalogue, split: str, challenge: set[str], options: PlanOptions, counts: Counter,
+    catalogue: Catalogue,
+    split: str,
+    challenge: set[str],
+    options: PlanOptions,
+    counts: Counter,
     warnings: list[str],
-) -> dict[str, tuple[boxes.Box, ...]]:  # fmt: skip
+) -> dict[str, tuple[boxes.Box, ...]]:
     """Slim writes train boxes only; validation boxes are an opt-in improvement."""
     if split != "train" and not options.validation_boxes:
         return {}
@@ -263,9 +283,11 @@ def _split_boxes(
 
 
 def build_plan(
-    layout: Layout, options: PlanOptions, inputs: dict[str, Any],
+    layout: Layout,
+    options: PlanOptions,
+    inputs: dict[str, Any],
     on_class: Callable[[str, int, int], None] | None = None,
-) -> Plan:  # fmt: skip
+) -> Plan:
     """Catalogue the input and plan every shard; ``Plan.seconds`` says how long each part took."""
     seconds: dict[str, float] = {}
     started = time.monotonic()
@@ -334,10 +356,16 @@ def plan_from_manifest(manifest: dict[str, Any]) -> Plan:
     shards = [Shard(e["name"], e["split"], [], e["num_images"], e["image_bytes"]) for e in manifest["shards"]]
     classes = [devkit.Synset(**synset) for synset in manifest["classes"]]
     return Plan(
-        manifest["fingerprint"], options, manifest["inputs"], classes, shards,
-        manifest["warnings"], manifest["counts"], manifest.get("skipped", []),
+        manifest["fingerprint"],
+        options,
+        manifest["inputs"],
+        classes,
+        shards,
+        manifest["warnings"],
+        manifest["counts"],
+        manifest.get("skipped", []),
         manifest.get("input_mtimes", {}),
-    )  # fmt: skip
+    )
 
 
 def class_table(classes: Iterable[devkit.Synset]) -> dict[int, tuple[str, str]]:

@@ -39,9 +39,13 @@ def _declare_example_type() -> type:
     for number, name in enumerate(("bytes_list", "float_list", "int64_list"), start=1):
         type_name = ".tensorflow." + name.title().replace("_", "")
         feature.field.add(
-            name=name, number=number, label=_F.LABEL_OPTIONAL, type=_F.TYPE_MESSAGE,
-            type_name=type_name, oneof_index=0,
-        )  # fmt: skip
+            name=name,
+            number=number,
+            label=_F.LABEL_OPTIONAL,
+            type=_F.TYPE_MESSAGE,
+            type_name=type_name,
+            oneof_index=0,
+        )
     features = proto.message_type.add(name="Features")
     entry = features.nested_type.add(name="FeatureEntry")
     entry.options.map_entry = True
@@ -50,14 +54,20 @@ def _declare_example_type() -> type:
         name="value", number=2, label=_F.LABEL_OPTIONAL, type=_F.TYPE_MESSAGE, type_name=".tensorflow.Feature"
     )
     features.field.add(
-        name="feature", number=1, label=_F.LABEL_REPEATED, type=_F.TYPE_MESSAGE,
+        name="feature",
+        number=1,
+        label=_F.LABEL_REPEATED,
+        type=_F.TYPE_MESSAGE,
         type_name=".tensorflow.Features.FeatureEntry",
-    )  # fmt: skip
+    )
     example = proto.message_type.add(name="Example")
     example.field.add(
-        name="features", number=1, label=_F.LABEL_OPTIONAL, type=_F.TYPE_MESSAGE,
+        name="features",
+        number=1,
+        label=_F.LABEL_OPTIONAL,
+        type=_F.TYPE_MESSAGE,
         type_name=".tensorflow.Features",
-    )  # fmt: skip
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.Example"))
@@ -79,6 +89,16 @@ LISTS = {**dict.fromkeys(BOX_KEYS, FLOATS), "image/object/bbox/label": INTS}
 """Slim's keys with one value per box."""
 OPTIONAL = {"image/object/class/label": INTS}
 """Slim's reader parses this key although Slim's writer never wrote it; our writer adds it."""
+KINDS = {**SCALARS, **LISTS, **OPTIONAL}
+"""Every key of our records, and the kind of list that holds its values."""
+CONSTANTS = {"image/format": b"JPEG", "image/colorspace": b"RGB", "image/channels": 3}
+"""The scalars that are the same in every record of Slim's format."""
+SLIM_READER: dict[str, bytes | int | None] = {
+    "image/encoded": b"", "image/format": b"jpeg", "image/class/label": -1, "image/class/text": b"",
+    **dict.fromkeys(BOX_KEYS), "image/object/class/label": None,
+}  # fmt: skip
+"""The keys Slim's reader (``keys_to_features`` of ``datasets/imagenet.py``) parses: a scalar with the
+default it fills in when the key is absent, a list with None."""
 
 
 def _varint(value: int) -> bytes:
@@ -121,30 +141,22 @@ def _ints_feature(values: list[int]) -> bytes:
     return _delimited(b"\x1a", packed)  # Feature.int64_list = 3
 
 
-ENCODED = "image/encoded"
-ORDER = (
-    "image/channels", "image/class/label", "image/class/synset", "image/class/text", "image/colorspace",
-    ENCODED,
-    "image/filename", "image/format", "image/height", "image/object/bbox/label", *(
-        f"image/object/bbox/{c}" for c in ("xmax", "xmin", "ymax", "ymin")
-    ), "image/object/class/label", "image/width",
-)  # fmt: skip
-"""Every key in the order ``SerializeToString(deterministic=True)`` writes map entries: sorted."""
-assert list(ORDER) == sorted(ORDER)
-_ENCODED_KEY = _delimited(b"\x0a", ENCODED.encode())
-_FORMAT = _entry("image/format", _bytes_feature(b"JPEG"))
+_ENCODED_KEY = _delimited(b"\x0a", b"image/encoded")
+_FORMAT = _entry("image/format", _bytes_feature(CONSTANTS["image/format"]))
 
 
 @lru_cache(maxsize=4096)
 def _class_entries(label: int, synset: str, text: str) -> bytes:
     """The entries before the image, all the same for a class: serialized once per class and worker."""
-    return b"".join((
-        _entry("image/channels", _ints_feature([3])),
-        _entry("image/class/label", _ints_feature([label])),
-        _entry("image/class/synset", _bytes_feature(synset.encode())),
-        _entry("image/class/text", _bytes_feature(text.encode())),
-        _entry("image/colorspace", _bytes_feature(b"RGB")),
-    ))  # fmt: skip
+    return b"".join(
+        (
+            _entry("image/channels", _ints_feature([CONSTANTS["image/channels"]])),
+            _entry("image/class/label", _ints_feature([label])),
+            _entry("image/class/synset", _bytes_feature(synset.encode())),
+            _entry("image/class/text", _bytes_feature(text.encode())),
+            _entry("image/colorspace", _bytes_feature(CONSTANTS["image/colorspace"])),
+        )
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -153,20 +165,24 @@ def _box_entries(label: int, boxes: tuple[Box, ...]) -> bytes:
     per_box = _ints_feature([label] * len(boxes))
     sides = ("xmin", "ymin", "xmax", "ymax")  # a Box's order
     columns = {side: _floats_feature([box[i] for box in boxes]) for i, side in enumerate(sides)}
-    return b"".join((
-        _entry("image/object/bbox/label", per_box),
-        *(_entry(f"image/object/bbox/{c}", columns[c]) for c in ("xmax", "xmin", "ymax", "ymin")),
-        # Slim's reader parses this key but Slim's writer never wrote it: write it too.
-        _entry("image/object/class/label", per_box),
-    ))  # fmt: skip
+    return b"".join(
+        (
+            _entry("image/object/bbox/label", per_box),
+            *(_entry(f"image/object/bbox/{c}", columns[c]) for c in ("xmax", "xmin", "ymax", "ymin")),
+            # Slim's reader parses this key but Slim's writer never wrote it: write it too.
+            _entry("image/object/class/label", per_box),
+        )
+    )
 
 
 def _image_entry_head(size: int) -> bytes:
     """The ``image/encoded`` entry up to the image's first byte."""
     feature_head = b"\x0a" + _varint(len(_varint(size)) + 1 + size) + b"\x0a" + _varint(size)
     value_head = b"\x12" + _varint(len(feature_head) + size)
-    return b"\x0a" + _varint(len(_ENCODED_KEY) + len(value_head) + len(feature_head) + size) + (
-        _ENCODED_KEY + value_head + feature_head
+    return (
+        b"\x0a"
+        + _varint(len(_ENCODED_KEY) + len(value_head) + len(feature_head) + size)
+        + (_ENCODED_KEY + value_head + feature_head)
     )
 
 
@@ -187,17 +203,20 @@ class SlimRecord:
         """The serialized ``tf.train.Example`` as chunks whose join is the record: the image's bytes
         are one chunk of their own, never copied here.
 
-        Byte for byte what ``SerializeToString(deterministic=True)`` gives, written from the wire
-        format in ``ORDER`` with what a class shares cached: cheaper than building the message.
+        Byte for byte what ``SerializeToString(deterministic=True)`` gives (map entries in the sorted
+        order of ``KINDS``' keys), written from the wire format with what a class shares cached:
+        cheaper than building the message.
         """
         before = _class_entries(self.label, self.synset, self.text) + _image_entry_head(len(self.encoded))
-        after = b"".join((
-            _entry("image/filename", _bytes_feature(self.filename.encode())),
-            _FORMAT,
-            _entry("image/height", _ints_feature([self.height])),
-            _box_entries(self.label, tuple(map(tuple, self.boxes))),
-            _entry("image/width", _ints_feature([self.width])),
-        ))  # fmt: skip
+        after = b"".join(
+            (
+                _entry("image/filename", _bytes_feature(self.filename.encode())),
+                _FORMAT,
+                _entry("image/height", _ints_feature([self.height])),
+                _box_entries(self.label, tuple(map(tuple, self.boxes))),
+                _entry("image/width", _ints_feature([self.width])),
+            )
+        )
         total = len(before) + len(self.encoded) + len(after)
         return [b"\x0a" + _varint(total) + before, self.encoded, after]
 
@@ -246,11 +265,16 @@ def read_records(stream: BinaryIO) -> Iterator[bytes]:
         index += 1
 
 
-def parse_example(record: bytes) -> dict[str, list]:
-    """Decode a record into {key: values} (for ``verify`` and tests)."""
-    example = Example.FromString(record)
-    parsed: dict[str, list] = {}
-    for key, feature in example.features.feature.items():
+def parse_features(record: bytes) -> dict[str, tuple[str | None, list]]:
+    """Decode a record into {key: (kind, values)}; the kind matters to ``verify``, since Slim parses
+    each key with a fixed dtype (None: a feature that holds no list at all)."""
+    parsed = {}
+    for key, feature in Example.FromString(record).features.feature.items():
         kind = feature.WhichOneof("kind")
-        parsed[key] = list(getattr(feature, kind).value) if kind else []
+        parsed[key] = (kind, list(getattr(feature, kind).value) if kind else [])
     return parsed
+
+
+def parse_example(record: bytes) -> dict[str, list]:
+    """Decode a record into {key: values}."""
+    return {key: values for key, (_, values) in parse_features(record).items()}

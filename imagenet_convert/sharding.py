@@ -7,11 +7,13 @@ from typing import TypeVar
 
 import numpy as np
 
+from imagenet_convert.errors import UsageError
+
 T = TypeVar("T")
 
 
-class ShardingError(ValueError):
-    """A shard count that cannot be honoured."""
+class ShardingError(UsageError):
+    """A shard count that cannot be honoured for this input: another --<split>-shards (or --splits)."""
 
 
 def assign_shards(items: Sequence[T], seed: int, count: int, split: str) -> list[list[T]]:

@@ -26,10 +26,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from imagenet_convert import filenames
 from imagenet_convert.beam_args import parse_with_beam_options
+from imagenet_convert.errors import UsageError
 from imagenet_convert.output import OutputDir
 from imagenet_convert.record_index import parse_index
 from imagenet_convert.records import BOX_KEYS, parse_example, read_records
-from imagenet_convert.verify import VerifyError, folder_parser, load_info
+from imagenet_convert.verify.command import folder_parser
+from imagenet_convert.verify.metadata import load_info
 
 THUMB = 180
 """Largest side of an image on the sheet, in pixels."""
@@ -42,10 +44,6 @@ BOX_COLOUR = (255, 0, 255)
 BACKGROUND = (24, 24, 24)
 TEXT = (235, 235, 235)
 DIM = (160, 160, 160)
-
-
-class UsageError(Exception):
-    """An option that cannot work (a sheet inside OUTPUT, an unknown class)."""
 
 
 @dataclass
@@ -150,9 +148,11 @@ def draw(examples: list[dict[str, list]]) -> Sheet:
         sheet.image.paste(thumb, (x, y))
         for xmin, ymin, xmax, ymax in zip(*(ex[key] for key in BOX_KEYS), strict=True):
             box = (
-                x + round(xmin * (thumb.width - 1)), y + round(ymin * (thumb.height - 1)),
-                x + round(xmax * (thumb.width - 1)), y + round(ymax * (thumb.height - 1)),
-            )  # fmt: skip
+                x + round(xmin * (thumb.width - 1)),
+                y + round(ymin * (thumb.height - 1)),
+                x + round(xmax * (thumb.width - 1)),
+                y + round(ymax * (thumb.height - 1)),
+            )
             pen.rectangle(box, outline=BOX_COLOUR, width=2)
             sheet.boxes.append(box)
         label, wnid = ex["image/class/label"][0], ex["image/class/synset"][0].decode()
@@ -210,9 +210,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=36, help="images on the sheet (36)")
     p.add_argument("--class", dest="wnid", metavar="WNID", help="show only this class, e.g. n01440764")
     p.add_argument(
-        "--output", dest="sheet", metavar="PNG",
+        "--output",
+        dest="sheet",
+        metavar="PNG",
         help="where to write the sheet (default: <split>-sheet.png here; never inside OUTPUT)",
-    )  # fmt: skip
+    )
     return p
 
 
@@ -225,7 +227,7 @@ def main(argv: list[str]) -> int:
     try:
         check_destination(args.output, sheet_path)
         sheet = show(args.output, args.split, args.count, sheet_path, args.wnid)
-    except (UsageError, VerifyError) as exc:
+    except UsageError as exc:  # VerifyError included: nothing to show
         print(f"error: {exc}", file=sys.stderr)
         return 2
     columns, rows = grid(sheet.records)

@@ -17,7 +17,6 @@ import os
 import socket
 import time
 from collections import Counter
-from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -26,7 +25,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert import archives, devkit, filenames, images, plan
 from imagenet_convert.layouts import locators
-from imagenet_convert.output import OutputDir, absolute, json_bytes
+from imagenet_convert.markers import ShardMarker, write_marker
+from imagenet_convert.output import OutputDir, absolute
 from imagenet_convert.record_index import index_bytes
 from imagenet_convert.records import SlimRecord, frame_chunks
 
@@ -59,7 +59,7 @@ def _where(image: plan.PlannedImage) -> str:
 
 def write_shard(
     out: OutputDir, input_dir: str, shard: plan.Shard, classes: dict[int, tuple[str, str]], skip_bad: bool
-) -> dict[str, Any]:
+) -> ShardMarker:
     """Write one shard and its index atomically and return its marker (counts, sha256, quirks, skipped)."""
     started, cpu = time.monotonic(), time.thread_time()
     digest, stats, class_counts = hashlib.sha256(), Counter(), Counter()
@@ -93,21 +93,21 @@ def write_shard(
             stats["boxes"] += len(image.boxes)
     out.publish(temporary, out.path(shard.name))
     out.write_atomic(out.path(filenames.index_file(shard.name)), index_bytes(spans))
-    marker = {
-        "name": shard.name,
-        "split": shard.split,
-        "num_records": sum(class_counts.values()),
-        "bytes": size,
-        "sha256": digest.hexdigest(),
-        "class_counts": {str(label): n for label, n in sorted(class_counts.items())},
-        "stats": dict(sorted(stats.items())),
-        "skipped": skipped,
-        "seconds": round(time.monotonic() - started, 3),
-        "created": round(created, 3),
-        "cpu_seconds": round(time.thread_time() - cpu, 3),  # the writer's own (user + system)
-        "worker": f"{socket.gethostname()}:{os.getpid()}",  # which process wrote it (run_report.json)
-    }
-    out.write_atomic(out.path(filenames.marker(shard.name)), json_bytes(marker))
+    marker = ShardMarker(
+        name=shard.name,
+        split=shard.split,
+        num_records=sum(class_counts.values()),
+        bytes=size,
+        sha256=digest.hexdigest(),
+        class_counts=dict(class_counts),
+        stats=dict(stats),
+        skipped=skipped,
+        seconds=round(time.monotonic() - started, 3),
+        created=round(created, 3),
+        cpu_seconds=round(time.thread_time() - cpu, 3),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    write_marker(out, marker)
     return marker
 
 
@@ -139,7 +139,7 @@ class WriteShardFn(beam.DoFn):
             with contextlib.suppress(Exception):
                 self._out.write_atomic(self._out.path(filenames.error(shard_name)), f"{exc}\n".encode())
             raise
-        self._written.inc(marker["num_records"])
+        self._written.inc(marker.num_records)
         yield marker
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert.convert import main as convert_main
-from imagenet_convert.convert import parse_args
+from imagenet_convert.run_options import parse_args
 
 PORTABLE = ["--runner=PortableRunner", "--job_endpoint=localhost:8099", "--environment_type=DOCKER"]
 """A job server on this machine; SDK workers in containers of the project's image (--environment_config)."""
@@ -26,7 +26,7 @@ PRESETS: dict[str, list[str]] = {
         "--max_num_workers=16",
         "--machine_type=n2-standard-4",
         "--disk_size_gb=30",
-    ],  # fmt: skip
+    ],
     # A Flink cluster through its Beam job server (docs/scale-out.md).
     "flink": PORTABLE,
     # A Spark cluster through its Beam job server.

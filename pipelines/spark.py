@@ -6,16 +6,7 @@
 See docs/scale-out.md for the job server and the worker image.
 """
 
-from __future__ import annotations
-
-import sys
-
 from pipelines.presets import run_with_preset
 
-
-def run(argv: list[str] | None = None) -> int:
-    return run_with_preset("spark", argv)
-
-
 if __name__ == "__main__":
-    sys.exit(run())
+    raise SystemExit(run_with_preset("spark"))

@@ -67,7 +67,11 @@ class Bucket:
         source, target = f"{self.scheme}://{BUCKET}/{source}", f"{self.scheme}://{BUCKET}/{output}"
         with self.proxy.measure() as traffic:
             result = convert(
-                source, target, *extra, *self.cli_options, env=self.cli_environment  # type: ignore[arg-type]
+                source,
+                target,
+                *extra,
+                *self.cli_options,
+                env=self.cli_environment,  # type: ignore[arg-type]
             )
         assert result.returncode == 0, result.stderr
         return traffic
@@ -80,9 +84,12 @@ class Bucket:
             "--validation-shards", "2", "--workers", "1", *self.cli_options,
         ]  # fmt: skip
         process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
             env={**os.environ, **self.cli_environment},
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 120
         try:
             while not self.keys(f"{output}/{WORK}done/"):

@@ -37,6 +37,14 @@ def mini_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small miniature (3 classes, every image quirk, small images): for copies damaged one way each."""
+    folder = tmp_path_factory.mktemp("small_imagenet")
+    generate(folder, FakeOptions(classes=3, train_per_class=(6, 8), val_images=6, min_side=64, max_side=128))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def mini_expected(mini_imagenet: Path) -> dict[str, Any]:
     """``expected.json`` of ``mini_imagenet``."""
     return load_expected(mini_imagenet)

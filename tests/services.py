@@ -45,9 +45,14 @@ class Service:
     """A background process in its own process group, its output in a log file."""
 
     def __init__(
-        self, name: str, command: list[str], log: Path, cwd: Path,
-        env: dict[str, str] | None = None, grace: float = 5.0,
-    ):  # fmt: skip
+        self,
+        name: str,
+        command: list[str],
+        log: Path,
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        grace: float = 5.0,
+    ):
         self.name, self.log, self.grace = name, log, grace
         with log.open("wb") as sink:
             self.process = subprocess.Popen(

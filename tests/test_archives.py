@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from imagenet_convert.archives import (
@@ -65,8 +65,11 @@ def class_images(wnid: str, count: int) -> dict[str, bytes]:
     return {f"{wnid}_{n * 7 + 3}.JPEG": image_bytes(f"{wnid}/{n}", 300 + 611 * n) for n in range(count)}
 
 
-CLASSES = {"n01440764": class_images("n01440764", 3), "n01443537": class_images("n01443537", 1),
-           "n15075141": class_images("n15075141", 4)}  # fmt: skip
+CLASSES = {
+    "n01440764": class_images("n01440764", 3),
+    "n01443537": class_images("n01443537", 1),
+    "n15075141": class_images("n15075141", 4),
+}
 LONG_NAME_CLASS = {"n02085620": {"n02085620_" + "9" * 120 + ".JPEG": b"needs a GNU or pax long-name header"}}
 
 
@@ -333,7 +336,10 @@ def test_fast_index_is_tarfiles(members: list[tuple[str, int, bytes]], fmt: int,
         for name, size, kind in members:
             info = tarfile.TarInfo(name)
             info.type, info.size = kind, 0 if kind == tarfile.DIRTYPE else size
-            tar.addfile(info, io.BytesIO(image_bytes(name, info.size)))
+            try:
+                tar.addfile(info, io.BytesIO(image_bytes(name, info.size)))
+            except ValueError:  # a name this format cannot hold: no such tar exists
+                reject()
     data = out.getvalue()[: len(out.getvalue()) - cut * 7]
     fast = index_or_error(lambda: index_tar(io.BytesIO(data), "a.tar"))
     slow = index_or_error(lambda: _index_with_tarfile(io.BytesIO(data), "a.tar", 0, len(data)))

@@ -1,6 +1,7 @@
 """Bad input gets one clear error line naming archive, member and remedy, and loses nothing.
 
-Each case runs the real CLI on a generated download damaged in one way.
+Each case damages a generated download in one way, then plans and writes it in this process as ``run``
+does (without Beam); a few cases, one for each way an error reaches the user, run the real CLI.
 """
 
 from __future__ import annotations
@@ -18,19 +19,33 @@ import pytest
 from PIL import Image
 
 from imagenet_convert import filenames
-from imagenet_convert.fake import FakeOptions, generate
+from imagenet_convert.archives import ArchiveError
+from imagenet_convert.layouts import open_layout
+from imagenet_convert.output import OutputDir
+from imagenet_convert.plan import Plan, PlanError, build_plan, class_table, find_inputs
+from imagenet_convert.run_options import parse_args, plan_options
+from imagenet_convert.stages import ConversionError, write_shard
 from tests import damage
 from tests.cli import convert, run_cli
 
-pytestmark = pytest.mark.slow
+REFUSED = (ArchiveError, PlanError, ConversionError)
+"""What bad input raises; ``run`` prints it as its one error line."""
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small miniature (3 classes, every image quirk) so each failing run is quick."""
-    folder = tmp_path_factory.mktemp("small_imagenet")
-    generate(folder, FakeOptions(classes=3, train_per_class=(6, 8), val_images=6, min_side=64, max_side=128))
-    return folder
+def plan_here(folder: Path, *extra: str) -> tuple[Plan, bool]:
+    """What ``run`` plans for these options, in this process; and whether it skips bad images."""
+    shards = ["--train-shards", "4", "--validation-shards", "2"]
+    args, _ = parse_args(["--input", str(folder), "--output", "unused", *shards, *extra])
+    layout = open_layout(args.input, args.layout, args.skip_bad_images, args.validation_labels)
+    options = plan_options(args)
+    return build_plan(layout, options, find_inputs(layout, options)), args.skip_bad_images
+
+
+def convert_here(folder: Path, out: Path, *extra: str) -> None:
+    """``run``'s planning and each worker's writing, in this process: raises what ``run`` prints."""
+    plan, skip_bad = plan_here(folder, *extra)
+    for shard in plan.shards:
+        write_shard(OutputDir(str(out)), str(folder), shard, class_table(plan.classes), skip_bad)
 
 
 def _first_image(folder: Path) -> bytes:
@@ -172,25 +187,55 @@ def _check_nothing_half_written(out: Path) -> None:
         assert hashlib.sha256(shard.read_bytes()).hexdigest() == digest, shard
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_damaged_input_gives_one_clear_error(case: str, small: Path, tmp_path: Path) -> None:
+def _damaged(case: str, source: Path, tmp_path: Path) -> tuple[Path, list[str], list[str]]:
+    """A copy of ``source`` spoilt as ``case`` says, the case's options and its message's fragments."""
     spoil, extra, fragments = CASES[case]
-    folder = damage.clone(small, tmp_path / "in")
+    folder = damage.clone(source, tmp_path / "in")
     spoil(folder)
-    out = tmp_path / "out"
-    result = convert(folder, out, "--workers", "1", *(arg.format(input=folder) for arg in extra))
-    assert result.returncode == 1, result.stdout + result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
+    return folder, [arg.format(input=folder) for arg in extra], fragments
+
+
+def _check_nothing_leaked(out: Path, tmp_path: Path) -> None:
     if out.exists():
         _check_nothing_half_written(out)
     assert not list(tmp_path.rglob("evil.JPEG")) and not (Path("/tmp") / "evil.JPEG").exists()
 
 
-def test_bad_image_is_skipped_and_listed_with_skip_bad_images(small: Path, tmp_path: Path) -> None:
-    folder = damage.clone(small, tmp_path / "in")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_damaged_input_gives_one_clear_error(case: str, small_imagenet: Path, tmp_path: Path) -> None:
+    folder, extra, fragments = _damaged(case, small_imagenet, tmp_path)
+    out = tmp_path / "out"
+    with pytest.raises(REFUSED) as error:
+        convert_here(folder, out, *extra)
+    message = str(error.value)
+    assert message and "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    _check_nothing_leaked(out, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    # An archive error while planning, a planning error, an image error in a Beam worker (its line goes
+    # through the errors folder to the launcher), and a member that must never be extracted.
+    ["train-truncated-mid-inner", "class-not-in-devkit", "image-truncated", "member-dot-dot"],
+)
+def test_the_cli_prints_the_one_error_line(case: str, small_imagenet: Path, tmp_path: Path) -> None:
+    folder, extra, fragments = _damaged(case, small_imagenet, tmp_path)
+    out = tmp_path / "out"
+    result = convert(folder, out, "--workers", "1", *extra)
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    _check_nothing_leaked(out, tmp_path)
+
+
+@pytest.mark.slow
+def test_bad_image_is_skipped_and_listed_with_skip_bad_images(small_imagenet: Path, tmp_path: Path) -> None:
+    folder = damage.clone(small_imagenet, tmp_path / "in")
     damage.edit_first_class(folder, damage.set_data(0, b""))
     out = tmp_path / "out"
     result = convert(folder, out, "--workers", "1", "--skip-bad-images")
@@ -198,10 +243,11 @@ def test_bad_image_is_skipped_and_listed_with_skip_bad_images(small: Path, tmp_p
     report = json.loads((out / "run_report.json").read_text())
     assert [s["problem"] for s in report["skipped_images"]] == ["empty file"]
     info = json.loads((out / "imagenet_convert.json").read_text())
-    expected = json.loads((small / "expected.json").read_text())
+    expected = json.loads((small_imagenet / "expected.json").read_text())
     assert info["splits"]["train"]["num_examples"] == len(expected["images"]["train"]) - 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "input_kind, fragments",
     [
@@ -213,23 +259,33 @@ def test_bad_image_is_skipped_and_listed_with_skip_bad_images(small: Path, tmp_p
         ),
     ],
 )
-def test_input_folder_problems(input_kind: str, fragments: list[str], small: Path, tmp_path: Path) -> None:
+def test_input_folder_problems(
+    input_kind: str, fragments: list[str], small_imagenet: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "in"
     if input_kind != "missing":
         folder.mkdir()
     if input_kind == "wrong-names":
-        (folder / "train.tar").write_bytes((small / damage.TRAIN).read_bytes()[:10240])
+        (folder / "train.tar").write_bytes((small_imagenet / damage.TRAIN).read_bytes()[:10240])
     result = convert(folder, tmp_path / "out")
-    assert result.returncode == 1
+    assert result.returncode == 2, "--input names no ILSVRC2012 download: a usage error"
     assert all(fragment in result.stderr for fragment in fragments), result.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_output_not_writable(small: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_more_shards_than_images_is_a_usage_error(small_imagenet: Path, tmp_path: Path) -> None:
+    result = convert(small_imagenet, tmp_path / "out", "--validation-shards", "1000")
+    assert result.returncode == 2, result.stderr
+    assert "1000 shards for 6 images would leave shards empty; use --validation-shards 6" in result.stderr
+
+
+@pytest.mark.slow
+def test_output_not_writable(small_imagenet: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    result = convert(small, blocker / "out")
-    assert result.returncode == 1
+    result = convert(small_imagenet, blocker / "out")
+    assert result.returncode == 2, "--output names a place that cannot be written: a usage error"
     assert "not writable" in result.stderr and "--output" in result.stderr
 
 
@@ -253,10 +309,22 @@ XML_CASES = {
 
 @pytest.mark.parametrize("case", sorted(XML_CASES))
 def test_bad_xml_is_skipped_with_a_warning_or_fatal_with_strict(
-    case: str, small: Path, tmp_path: Path
+    case: str, small_imagenet: Path, tmp_path: Path
 ) -> None:
-    folder = damage.clone(small, tmp_path / "in")
+    folder = damage.clone(small_imagenet, tmp_path / "in")
     _spoil_one_xml(XML_CASES[case])(folder)
+    with pytest.raises(PlanError, match="--strict") as strict:
+        plan_here(folder, "--strict")
+    assert damage.TRAIN_BOXES in str(strict.value)
+    plan, _ = plan_here(folder)
+    assert any(".xml" in warning for warning in plan.warnings)
+    assert plan.counts["xml_skipped"] == 1
+
+
+@pytest.mark.slow
+def test_the_cli_warns_of_a_bad_xml_or_stops_with_strict(small_imagenet: Path, tmp_path: Path) -> None:
+    folder = damage.clone(small_imagenet, tmp_path / "in")
+    _spoil_one_xml(XML_CASES["malformed"])(folder)
     strict = run_cli("run", "--input", folder, "--output", tmp_path / "strict", "--strict", "--dry-run")
     assert strict.returncode == 1 and damage.TRAIN_BOXES in strict.stderr and "--strict" in strict.stderr
     result = convert(folder, tmp_path / "out", "--workers", "1")
@@ -266,7 +334,8 @@ def test_bad_xml_is_skipped_with_a_warning_or_fatal_with_strict(
     assert report["plan_counts"]["xml_skipped"] == 1
 
 
-def test_hostile_xml_neither_hangs_nor_leaks(small: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_hostile_xml_neither_hangs_nor_leaks(small_imagenet: Path, tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT")
     laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
@@ -276,10 +345,22 @@ def test_hostile_xml_neither_hangs_nor_leaks(small: Path, tmp_path: Path) -> Non
         "<object><name>&leak;&l9;</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax>"
         "</bndbox></object></annotation>"
     ).encode()
-    folder = damage.clone(small, tmp_path / "in")
+    folder = damage.clone(small_imagenet, tmp_path / "in")
     _spoil_one_xml(hostile)(folder)
-    result = run_cli("run", "--input", folder, "--output", tmp_path / "out", "--train-shards", "2",
-                     "--validation-shards", "1", "--workers", "1", timeout=120)  # fmt: skip
+    result = run_cli(
+        "run",
+        "--input",
+        folder,
+        "--output",
+        tmp_path / "out",
+        "--train-shards",
+        "2",
+        "--validation-shards",
+        "1",
+        "--workers",
+        "1",
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():

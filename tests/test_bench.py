@@ -52,20 +52,34 @@ def test_table_and_targets_print_missing_values_as_dashes() -> None:
 
 def _measurement(name: str, wall: float, **extra: object) -> Measurement:
     return Measurement(
-        name=name, command=[name], wall_s=wall, returncode=0, peak_pss_bytes=400_000_000,
-        peak_root_pss_bytes=150_000_000, peak_single_process_pss_bytes=150_000_000, peak_processes=5,
-        write_bytes=6_600_000_000, fs_used_delta_bytes=0, cpu_s=wall,
+        name=name,
+        command=[name],
+        wall_s=wall,
+        returncode=0,
+        peak_pss_bytes=400_000_000,
+        peak_root_pss_bytes=150_000_000,
+        peak_single_process_pss_bytes=150_000_000,
+        peak_processes=5,
+        write_bytes=6_600_000_000,
+        fs_used_delta_bytes=0,
+        cpu_s=wall,
         extra={"archive_bytes": 6_600_000_000, **extra},
-    )  # fmt: skip
+    )
 
 
 def _conversion(name: str, wall: float, write: float, workers: int = 2) -> Measurement:
     seconds = {"index_and_plan": 2.0, "write": write, "total": wall - 1.5, "first_shard": 3.0}
     return _measurement(
-        name, wall, seconds=seconds, images=60_000, image_bytes=6_500_000_000,
-        shard_seconds_sum=write * workers, shard_cpu_seconds_sum=9.0, workers=workers,
+        name,
+        wall,
+        seconds=seconds,
+        images=60_000,
+        image_bytes=6_500_000_000,
+        shard_seconds_sum=write * workers,
+        shard_cpu_seconds_sum=9.0,
+        workers=workers,
         output_allocated_bytes=6_599_000_000,
-    )  # fmt: skip
+    )
 
 
 def test_standard_figures_table_and_targets_from_made_up_runs() -> None:

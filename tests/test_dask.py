@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from imagenet_convert.beam_args import DASK_RUNNER
-from imagenet_convert.convert import beam_options, parse_args
+from imagenet_convert.beam_run import beam_options
+from imagenet_convert.run_options import parse_args
 from tests.cli import convert, output_files
 
 pytest.importorskip("distributed", reason="needs the dask extra: pip install -c constraints.txt '.[dask]'")

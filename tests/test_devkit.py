@@ -18,6 +18,7 @@ from imagenet_convert.devkit import (
     DevkitError,
     Synset,
     check_validation_labels,
+    labels_txt,
     load_devkit,
     parse_ground_truth,
     parse_meta_mat,
@@ -68,7 +69,7 @@ def test_parse_meta_mat_keeps_leaves_sorted_by_wnid(column: bool) -> None:
 def test_labels_and_labels_txt() -> None:
     devkit = Devkit(SORTED_SMALL, ())
     assert devkit.labels() == {"n01000000": 1, "n02000000": 2, "n03000000": 3}
-    assert devkit.labels_txt() == "0:background\n1:ant, emmet\n2:crane\n3:bell\n"
+    assert labels_txt(devkit.classes) == "0:background\n1:ant, emmet\n2:crane\n3:bell\n"
 
 
 # The facts file: validation images 1-5 have IDs 490, 361, 171, 822, 297, i.e. these WNIDs
@@ -96,7 +97,7 @@ def test_real_classes_facts_example(real_classes: list[Synset]) -> None:
     devkit = Devkit(classes, parse_ground_truth("\n".join(map(str, FIRST_IDS)) + "\n", classes, TRUTH))
     assert devkit.validation_wnids == FIRST_WNIDS
     assert devkit.labels()["n01751748"] == 66
-    lines = devkit.labels_txt().splitlines()
+    lines = labels_txt(devkit.classes).splitlines()
     assert (len(lines), lines[0], lines[1], lines[66]) == (
         1001,
         "0:background",

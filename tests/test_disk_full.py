@@ -44,9 +44,7 @@ def _fill_once_writing(out: Path, filler: Path, launcher: list[psutil.Process]) 
         if time.monotonic() > deadline:
             return
         time.sleep(0.005)
-    launcher += [
-        p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])
-    ]
+    launcher += [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
     launcher += [child for p in list(launcher) for child in p.children(recursive=True)]
     with filler.open("wb") as sink, contextlib.suppress(OSError):
         while True:

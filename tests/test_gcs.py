@@ -28,7 +28,6 @@ storage = pytest.importorskip(
 pytest.importorskip("gcp_storage_emulator", reason="needs gcp-storage-emulator (in the dev extra)")
 
 
-
 def test_no_credential_look_up_against_an_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
     """Beam would retry Google's credential look-up for about half a minute in every process."""
     from apache_beam.internal.gcp import auth

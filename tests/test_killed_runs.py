@@ -88,9 +88,13 @@ def _between_shards(out: Path) -> bool:
 def _start(command: list[str], **options: object) -> subprocess.Popen[str]:
     """The command in its own process group, as a terminal runs it."""
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
         **options,  # type: ignore[call-overload]
-    )  # fmt: skip
+    )
 
 
 def _wait_for(process: subprocess.Popen[str], moment: Callable[[], bool]) -> None:

@@ -111,15 +111,22 @@ def test_tfds_metadata_is_what_tfds_writes_itself(converted: Path, tmp_path: Pat
     )
     splits = [
         tfds.core.SplitInfo(
-            name=s.name, shard_lengths=s.shard_lengths, num_bytes=s.num_bytes,
+            name=s.name,
+            shard_lengths=s.shard_lengths,
+            num_bytes=s.num_bytes,
             filename_template=template.replace(split=s.name),
         )
         for s in info.splits.values()
-    ]  # fmt: skip
+    ]
     tfds.folder_dataset.write_metadata(
-        data_dir=tmp_path, features=info.features, split_infos=splits, filename_template=template,
-        description=info.description, homepage=info.homepage, check_data=False,
-    )  # fmt: skip
+        data_dir=tmp_path,
+        features=info.features,
+        split_infos=splits,
+        filename_template=template,
+        description=info.description,
+        homepage=info.homepage,
+        check_data=False,
+    )
     for name in (filenames.TFDS_INFO, filenames.TFDS_FEATURES, filenames.TFDS_CLASS_NAMES):
         assert (converted / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
@@ -144,8 +151,9 @@ def test_dali_reads_and_decodes_every_record_through_the_index(converted: Path) 
                     "image/filename": tfrec.FixedLenFeature((), tfrec.string, ""),
                     "image/class/label": tfrec.FixedLenFeature([1], tfrec.int64, -1),
                 },
-                random_shuffle=False, name="reader",
-            )  # fmt: skip
+                random_shuffle=False,
+                name="reader",
+            )
             image = fn.decoders.image(
                 record["image/encoded"], device="cpu", output_type=types.RGB, adjust_orientation=False
             )  # as TensorFlow (and so Slim) decodes: EXIF orientation ignored

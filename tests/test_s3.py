@@ -33,9 +33,12 @@ def store(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """SeaweedFS with the archives uploaded under ``s3://bucket/in/``."""
     with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as endpoint, counting_proxy(endpoint) as proxy:
         client = boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id="any", aws_secret_access_key="any",
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="any",
+            aws_secret_access_key="any",
             region_name="us-east-1",
-        )  # fmt: skip
+        )
         client.create_bucket(Bucket=BUCKET)
         for name in ARCHIVES:
             if (big_imagenet / name).exists():
@@ -52,6 +55,7 @@ def store(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "--s3_endpoint_url", f"http://127.0.0.1:{proxy.port}", "--s3_access_key_id", "any",
             "--s3_secret_access_key", "any", "--s3_region_name", "us-east-1",
         ]  # fmt: skip
+
         def upload(path: Path, key: str) -> None:
             client.upload_file(str(path), BUCKET, key)
 

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 import tf_slim as slim
 
+from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import checkpoints
-from imagenet_convert.trainer.flags import UsageError
 
 
 def _save(path: Path, values: dict[str, np.ndarray]) -> str:

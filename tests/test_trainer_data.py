@@ -12,8 +12,8 @@ import tensorflow as tf
 from PIL import Image
 
 from imagenet_convert import filenames
+from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import data, preprocessing
-from imagenet_convert.trainer.flags import UsageError
 from tests.trainer_support import Shape, jpeg, slim_example, write_dataset
 
 SLIM_KEYS = {
@@ -92,10 +92,13 @@ def test_eval_batches_cover_every_example_once_with_offset_labels(tmp_path: Path
     split = data.load_split(str(folder), "validation")
     batches = list(
         data.eval_batches(
-            split, lambda image, boxes: preprocessing.vgg_eval(image, boxes, 8),
-            batch_size=4, num_threads=2, labels_offset=1,
+            split,
+            lambda image, boxes: preprocessing.vgg_eval(image, boxes, 8),
+            batch_size=4,
+            num_threads=2,
+            labels_offset=1,
         )
-    )  # fmt: skip
+    )
     assert [len(labels) for _, labels in batches] == [4, 4, 4, 3]
     labels = np.concatenate([labels.numpy() for _, labels in batches])
     assert sorted(labels.tolist()) == sorted([0, 1, 2] * 5)
@@ -106,9 +109,14 @@ def test_train_batches_repeat_and_keep_full_batches(tmp_path: Path) -> None:
     folder = write_dataset(tmp_path, Shape(num_classes=2, train_per_class=3))
     split = data.load_split(str(folder), "train")
     dataset = data.train_batches(
-        split, lambda image, boxes: preprocessing.inception_train(image, boxes, 16),
-        batch_size=4, num_readers=2, num_threads=2, labels_offset=0, seed=3,
-    )  # fmt: skip
+        split,
+        lambda image, boxes: preprocessing.inception_train(image, boxes, 16),
+        batch_size=4,
+        num_readers=2,
+        num_threads=2,
+        labels_offset=0,
+        seed=3,
+    )
     shapes = [images.shape for images, _ in dataset.take(5)]  # 20 examples from 6: several epochs
     assert shapes == [(4, 16, 16, 3)] * 5
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import train
-from imagenet_convert.trainer.flags import UsageError
 from tests.trainer_support import Shape, train_argv, write_dataset
 
 
@@ -69,8 +69,18 @@ def test_gradients_are_the_clones_average_plus_weight_decay_once() -> None:
 @pytest.mark.slow
 def test_two_clones_on_cpu_train(tmp_path: Path) -> None:
     dataset = write_dataset(tmp_path / "data", Shape(num_classes=2, train_per_class=4))
-    argv = train_argv(dataset, tmp_path / "run", "inception_v2", "--train_image_size", "32",
-                      "--num_clones", "2", "--clone_on_cpu", "--max_number_of_steps", "2")  # fmt: skip
+    argv = train_argv(
+        dataset,
+        tmp_path / "run",
+        "inception_v2",
+        "--train_image_size",
+        "32",
+        "--num_clones",
+        "2",
+        "--clone_on_cpu",
+        "--max_number_of_steps",
+        "2",
+    )
     assert train.main(argv) == 0
     assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("model.ckpt-2")
     names = tf.train.load_checkpoint(str(tmp_path / "run" / "model.ckpt-2")).get_variable_to_shape_map()

@@ -37,7 +37,16 @@ def test_every_model_is_listed() -> None:
 @pytest.mark.parametrize("model", SMALLEST_SIZE)
 def test_one_training_step(model: str, dataset: Path, tmp_path: Path) -> None:
     offset = "1" if model.startswith(NO_BACKGROUND) else "0"
-    argv = train_argv(dataset, tmp_path, model, "--train_image_size", str(SMALLEST_SIZE[model]),
-                      "--labels_offset", offset, "--optimizer", "sgd")  # fmt: skip
+    argv = train_argv(
+        dataset,
+        tmp_path,
+        model,
+        "--train_image_size",
+        str(SMALLEST_SIZE[model]),
+        "--labels_offset",
+        offset,
+        "--optimizer",
+        "sgd",
+    )
     loss, step = run_steps(flags.train_parser().parse_args(argv), steps=1)
     assert step == 1 and np.isfinite(loss) and loss > 0

@@ -120,7 +120,7 @@ OPTIMIZERS: dict[str, tuple[list[str], Callable[[np.ndarray, dict], np.ndarray]]
             "-0.5",
         ],
         _ftrl,
-    ),  # fmt: skip
+    ),
 }
 
 

@@ -20,13 +20,15 @@ import pytest
 from PIL import Image
 
 from imagenet_convert import filenames
-from imagenet_convert.convert import Report, write_metadata
 from imagenet_convert.devkit import Synset
-from imagenet_convert.output import OutputDir, json_bytes
+from imagenet_convert.markers import ShardMarker, write_marker
+from imagenet_convert.metadata import write_metadata
+from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import ARCHIVES, Plan, PlanOptions, Shard
 from imagenet_convert.record_index import index_bytes
 from imagenet_convert.records import Example, SlimRecord, frame
-from imagenet_convert.verify import main
+from imagenet_convert.run_report import RunReport
+from imagenet_convert.verify.command import main
 from tests.cli import run_cli
 
 CLASSES = [
@@ -48,10 +50,15 @@ def record(label: int, number: int, boxes: list | None = None, **changes: object
     synset = CLASSES[(label - 1) % len(CLASSES)]
     width, height = 24 + number, 16 + label
     fields = {
-        "encoded": _jpeg(width, height, 40 * label + number), "filename": f"{synset.wnid}_{number}.JPEG",
-        "height": height, "width": width, "label": label, "synset": synset.wnid, "text": synset.words,
+        "encoded": _jpeg(width, height, 40 * label + number),
+        "filename": f"{synset.wnid}_{number}.JPEG",
+        "height": height,
+        "width": width,
+        "label": label,
+        "synset": synset.wnid,
+        "text": synset.words,
         "boxes": boxes or [],
-    }  # fmt: skip
+    }
     return SlimRecord(**{**fields, **changes})
 
 
@@ -89,13 +96,16 @@ def build(folder: Path, shards: Records) -> Path:
         spans = [(end - len(f), len(f)) for f, end in zip(framed, accumulate(map(len, framed)), strict=True)]
         out.write_atomic(out.path(filenames.index_file(name)), index_bytes(spans))
         parsed = [r for r in records if isinstance(r, SlimRecord)]
-        marker = {
-            "name": name, "split": name.split("-")[0], "num_records": len(records), "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "class_counts": {str(k): v for k, v in sorted(Counter(r.label for r in parsed).items())},
-            "stats": {"boxes": sum(len(r.boxes) for r in parsed)}, "skipped": [],
-        }  # fmt: skip
-        out.write_atomic(out.path(filenames.marker(name)), json_bytes(marker))
+        marker = ShardMarker(
+            name=name,
+            split=name.split("-")[0],
+            num_records=len(records),
+            bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            class_counts=dict(Counter(r.label for r in parsed)),
+            stats={"boxes": sum(len(r.boxes) for r in parsed)},
+        )
+        write_marker(out, marker)
     plan = Plan(
         fingerprint="0" * 64,
         options=PlanOptions(train_shards=2, validation_shards=1),
@@ -103,7 +113,7 @@ def build(folder: Path, shards: Records) -> Path:
         classes=CLASSES,
         shards=[Shard(name, name.split("-")[0], []) for name in shards],
     )
-    write_metadata(out, plan, Report())
+    write_metadata(out, plan, RunReport())
     return folder
 
 

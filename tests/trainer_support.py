@@ -108,7 +108,7 @@ def _split_records(shape: Shape, per_class: int, with_boxes: bool, rng: np.rando
 def _write_shards(folder: Path, split: str, records: list[bytes], num_shards: int) -> list[dict]:
     shards = []
     for i, part in enumerate(np.array_split(np.arange(len(records)), num_shards)):
-        name = f"{split}-{i:05d}-of-{num_shards:05d}"
+        name = filenames.shard_name(split, i, num_shards)
         with tf.io.TFRecordWriter(str(folder / name)) as writer:
             for j in part:
                 writer.write(records[j])

@@ -6,6 +6,7 @@ specific first: detection takes the first that matches).
 
 from __future__ import annotations
 
+from imagenet_convert.errors import UsageError
 from imagenet_convert.layouts.catalogue import Catalogue, Layout, LayoutError
 from imagenet_convert.layouts.extracted import Extracted
 from imagenet_convert.layouts.kaggle import KaggleTree, KaggleZip
@@ -14,23 +15,28 @@ from imagenet_convert.layouts.official import Official
 from imagenet_convert.layouts.tree import Tree, file_size, list_folder
 from imagenet_convert.layouts.valprep import Valprep
 
-__all__ = ["LAYOUTS", "Catalogue", "Layout", "LayoutError", "open_layout"]
+__all__ = ["LAYOUTS", "Catalogue", "Layout", "LayoutError", "NoInputError", "open_layout"]
 
 LAYOUTS: dict[str, type[Layout]] = {
     layout.name: layout for layout in (KaggleZip, KaggleTree, Valprep, Extracted, Official)
 }
 
 
-def _nothing_matches(tree: Tree) -> LayoutError:
+class NoInputError(LayoutError, UsageError):
+    """``--input`` names nothing a layout reads (no such file or folder, an empty one, or none of the
+    accepted layouts): a usage error, where a layout's missing or damaged parts are the input's."""
+
+
+def _nothing_matches(tree: Tree) -> NoInputError:
     if not tree.files and not tree.broken:
-        return LayoutError(
+        return NoInputError(
             f"{tree.root}: no such folder, or it is empty; point --input at the folder holding the "
             "ILSVRC2012 downloads (or the Kaggle ZIP)"
         )
     top = sorted({path.split("/", 1)[0] + ("/" if "/" in path else "") for path in tree.files})
     shown = ", ".join(top[:8]) + (" ..." if len(top) > 8 else "")
     accepted = "; ".join(f"{name}: {layout.key_files}" for name, layout in LAYOUTS.items())
-    return LayoutError(
+    return NoInputError(
         f"{tree.root}: no accepted layout matches (found: {shown}); accepted layouts and their key files: "
         f"{accepted}. Files must keep their official names"
     )
@@ -42,7 +48,7 @@ def _one_file(path: str) -> Tree:
     tree = Tree(root or ".")
     size = file_size(path)
     if size is None:
-        raise LayoutError(f"{path}: no such file")
+        raise NoInputError(f"{path}: no such file")
     tree.add(name, Locator(name, 0, size), size)
     return tree
 

@@ -131,9 +131,13 @@ class Layout(ABC):
             self.bad_file(catalogue, path, "not an image of this layout (unknown file)")
 
     def class_folders(
-        self, catalogue: Catalogue, folder: str, image: Pattern, xml: Pattern,
+        self,
+        catalogue: Catalogue,
+        folder: str,
+        image: Pattern,
+        xml: Pattern,
         other: Callable[[str], bool] = lambda path: False,
-    ) -> dict[str, list[tuple[str, Locator]]]:  # fmt: skip
+    ) -> dict[str, list[tuple[str, Locator]]]:
         """``folder/<wnid>/<file>`` images by WNID; ``other`` may claim what is not in a class folder."""
         per_class: dict[str, list[tuple[str, Locator]]] = {}
         for path in self.tree.under(folder):

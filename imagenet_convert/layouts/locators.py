@@ -103,8 +103,14 @@ class Reader:
         slack = ZIP_LOCAL_HEADER.size + ZIP_HEADER_SLACK
         in_order = sorted(locators, key=lambda loc: loc.offset)  # the disk's order, not the shard's
         for path, stream in self._open.items():
-            prefetch(stream, [Member(path, loc.offset, loc.size + slack * loc.zipped) for loc in in_order
-                              if loc.path == path])  # fmt: skip
+            prefetch(
+                stream,
+                [
+                    Member(path, loc.offset, loc.size + slack * loc.zipped)
+                    for loc in in_order
+                    if loc.path == path
+                ],
+            )
 
     def __enter__(self) -> Reader:
         return self

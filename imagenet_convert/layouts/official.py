@@ -137,9 +137,11 @@ class Official(Layout):
         )
         return gather(
             archive,
-            ((wnid, f"{wnid}.tar", [(m.name, Locator(archive, m.offset, m.size)) for m in members])
-             for wnid, members in per_class.items()),
-        )  # fmt: skip
+            (
+                (wnid, f"{wnid}.tar", [(m.name, Locator(archive, m.offset, m.size)) for m in members])
+                for wnid, members in per_class.items()
+            ),
+        )
 
     def validation_images(self, catalogue: Catalogue, kit: devkit.Devkit | None) -> Images:
         archive = ARCHIVES["validation"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from imagenet_convert.trainer.flags import UsageError
+from imagenet_convert.errors import UsageError
 
 
 def resolve(path: str) -> str:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from imagenet_convert import filenames
-from imagenet_convert.trainer.flags import UsageError
+from imagenet_convert.errors import UsageError
+from imagenet_convert.records import BYTES, FLOATS, INTS, KINDS, SCALARS, SLIM_READER
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def load_split(dataset_dir: str | None, split: str) -> Split:
 
 def _slim_split(dataset_dir: str, split: str) -> Split:
     """A folder written by Slim's own ``build_imagenet_data.py``: its files by pattern, ImageNet's sizes."""
-    files = sorted(tf.io.gfile.glob(_join(dataset_dir, f"{split}-*")))
+    files = sorted(tf.io.gfile.glob(_join(dataset_dir, filenames.shard_pattern(split))))
     if not files or split not in _SLIM_SPLIT_SIZES:
         raise UsageError(f"no {INFO_FILE} and no Slim {split!r} shards in {dataset_dir}")
     log.warning("%s: no %s; assuming Slim's ImageNet sizes", dataset_dir, INFO_FILE)
@@ -98,19 +99,22 @@ def read_labels(dataset_dir: str) -> dict[int, str]:
     return {int(label): text for label, text in (line.split(":", 1) for line in lines)}
 
 
-def slim_features() -> dict[str, tf.io.FixedLenFeature | tf.io.VarLenFeature]:
-    """``keys_to_features`` of Slim's ``datasets/imagenet.py``, key for key."""
-    return {
-        "image/encoded": tf.io.FixedLenFeature((), tf.string, default_value=""),
-        "image/format": tf.io.FixedLenFeature((), tf.string, default_value="jpeg"),
-        "image/class/label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
-        "image/class/text": tf.io.FixedLenFeature([], tf.string, default_value=""),
-        "image/object/bbox/xmin": tf.io.VarLenFeature(tf.float32),
-        "image/object/bbox/ymin": tf.io.VarLenFeature(tf.float32),
-        "image/object/bbox/xmax": tf.io.VarLenFeature(tf.float32),
-        "image/object/bbox/ymax": tf.io.VarLenFeature(tf.float32),
-        "image/object/class/label": tf.io.VarLenFeature(tf.int64),
-    }
+Feature = tf.io.FixedLenFeature | tf.io.VarLenFeature
+_DTYPES = {BYTES: tf.string, INTS: tf.int64, FLOATS: tf.float32}
+
+
+def feature(key: str, default: bytes | int | None = None) -> Feature:
+    """How tf.data parses ``key`` of our records (``KINDS``): a scalar (required unless it has
+    a ``default``) or a list, one value per box."""
+    dtype = _DTYPES[KINDS[key]]
+    if key in SCALARS:
+        return tf.io.FixedLenFeature((), dtype, default_value=default)
+    return tf.io.VarLenFeature(dtype)
+
+
+def slim_features() -> dict[str, Feature]:
+    """``keys_to_features`` of Slim's ``datasets/imagenet.py``, key for key (``SLIM_READER``)."""
+    return {key: feature(key, default) for key, default in SLIM_READER.items()}
 
 
 def decode_image(encoded: tf.Tensor) -> tf.Tensor:

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tf_slim as slim
 
+from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import checkpoints, data, flags, nets, preprocessing
 
 
@@ -121,7 +122,7 @@ def _run(
         except tf.errors.OutOfRangeError:
             break
     if not results:
-        raise flags.UsageError("the split has no examples to evaluate")
+        raise UsageError("the split has no examples to evaluate")
     return results
 
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import checkpoints, data, flags, nets, preprocessing
 from imagenet_convert.trainer.evaluate import restorer
 
@@ -85,7 +86,7 @@ def _signatures(
 def export(args: argparse.Namespace) -> str:
     """Write the SavedModel; returns its folder."""
     if tf.io.gfile.exists(args.output_dir):
-        raise flags.UsageError(f"--output_dir {args.output_dir} already exists")
+        raise UsageError(f"--output_dir {args.output_dir} already exists")
     checkpoint = checkpoints.resolve(args.checkpoint_path)
     num_classes = args.num_classes or (data.num_classes(args.dataset_dir) if args.dataset_dir else 1001)
     texts = class_texts(args.dataset_dir, num_classes - args.labels_offset, args.labels_offset)

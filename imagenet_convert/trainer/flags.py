@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from imagenet_convert.errors import UsageError
+
 # Slim's parameter-server and contrib-only flags: accepted for command-line compatibility, refused
 # when set, with the reason (flag -> (default, why it cannot work here)).
 _PARAMETER_SERVER = (
@@ -25,10 +27,6 @@ UNSUPPORTED: dict[str, tuple[object, str]] = {
     "task": (0, _PARAMETER_SERVER),
 }
 _QUANTIZE = "quantization-aware training used tf.contrib.quantize, which TensorFlow 2 no longer has"
-
-
-class UsageError(Exception):
-    """A mistake in the flags or in what they point at: reported in one line, without a traceback."""
 
 
 def _bool(text: str) -> bool:
@@ -53,13 +51,17 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
         "--preprocessing_name", default=None, help="preprocessing to use; by default chosen by --model_name"
     )
     parser.add_argument(
-        "--labels_offset", type=int, default=0,
+        "--labels_offset",
+        type=int,
+        default=0,
         help="subtracted from the dataset's labels; 1 for VGG and ResNet-v1, which have no background class",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--moving_average_decay", type=float, default=None,
+        "--moving_average_decay",
+        type=float,
+        default=None,
         help="decay of the moving average of the weights; unset: no moving averages",
-    )  # fmt: skip
+    )
 
 
 def _add_dataset_flags(parser: argparse.ArgumentParser, split: str) -> None:
@@ -92,9 +94,10 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight_decay", type=float, default=0.00004)
     p.add_argument("--label_smoothing", type=float, default=0.0)
     p.add_argument(
-        "--optimizer", default="rmsprop",
+        "--optimizer",
+        default="rmsprop",
         choices=("adadelta", "adagrad", "adam", "ftrl", "momentum", "rmsprop", "sgd"),
-    )  # fmt: skip
+    )
     p.add_argument("--adadelta_rho", type=float, default=0.95)
     p.add_argument("--adagrad_initial_accumulator_value", type=float, default=0.1)
     p.add_argument("--adam_beta1", type=float, default=0.9)
@@ -114,18 +117,22 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--end_learning_rate", type=float, default=0.0001, help="where polynomial decay ends")
     p.add_argument("--learning_rate_decay_factor", type=float, default=0.94)
     p.add_argument(
-        "--num_epochs_per_decay", type=float, default=2.0,
+        "--num_epochs_per_decay",
+        type=float,
+        default=2.0,
         help="epochs of the split (its size from imagenet_convert.json) per decay; per clone, as in Slim",
-    )  # fmt: skip
+    )
     p.add_argument("--checkpoint_path", default=None, help="checkpoint (or its folder) to fine-tune from")
     p.add_argument("--checkpoint_exclude_scopes", default=None, help="comma-separated scopes not restored")
     p.add_argument("--trainable_scopes", default=None, help="comma-separated scopes to train (default: all)")
     _add_bool(p, "ignore_missing_vars", False, "skip variables the checkpoint lacks instead of failing")
     p.add_argument(
-        "--batch_norm_decay", type=float, default=None,
+        "--batch_norm_decay",
+        type=float,
+        default=None,
         help="(not in Slim) moving-average decay of batch norm; default: the model's own (0.997 to 0.9997), "
         "too slow for short runs",
-    )  # fmt: skip
+    )
     p.add_argument("--seed", type=int, default=None, help="(not in Slim) graph and input-order seed")
     p.add_argument("--quantize_delay", type=int, default=-1, help="refused when >= 0: " + _QUANTIZE)
     p.add_argument("--master", default="", help="refused when set")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 import tf_slim as slim
 
+from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import checkpoints, data, flags, nets, preprocessing
 
 Optimizer = tf.compat.v1.train.Optimizer
@@ -58,14 +59,23 @@ def learning_rate(args: argparse.Namespace, num_samples_per_epoch: int, global_s
     steps = decay_steps(args, num_samples_per_epoch)
     if args.learning_rate_decay_type == "exponential":
         return tf.compat.v1.train.exponential_decay(
-            args.learning_rate, global_step, steps, args.learning_rate_decay_factor,
-            staircase=True, name="exponential_decay_learning_rate",
-        )  # fmt: skip
+            args.learning_rate,
+            global_step,
+            steps,
+            args.learning_rate_decay_factor,
+            staircase=True,
+            name="exponential_decay_learning_rate",
+        )
     if args.learning_rate_decay_type == "polynomial":
         return tf.compat.v1.train.polynomial_decay(
-            args.learning_rate, global_step, steps, args.end_learning_rate,
-            power=1.0, cycle=False, name="polynomial_decay_learning_rate",
-        )  # fmt: skip
+            args.learning_rate,
+            global_step,
+            steps,
+            args.end_learning_rate,
+            power=1.0,
+            cycle=False,
+            name="polynomial_decay_learning_rate",
+        )
     return tf.constant(args.learning_rate, name="fixed_learning_rate")
 
 
@@ -94,7 +104,7 @@ def variables_to_train(trainable_scopes: str | None) -> list[tf.Variable]:
         for v in tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES, scope)
     ]
     if not chosen:
-        raise flags.UsageError(f"--trainable_scopes={trainable_scopes} matches no trainable variable")
+        raise UsageError(f"--trainable_scopes={trainable_scopes} matches no trainable variable")
     return chosen
 
 
