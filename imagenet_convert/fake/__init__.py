@@ -25,16 +25,14 @@ from imagenet_convert.fake.layouts import relayout, top_level_sizes
 from imagenet_convert.fake.options import FakeOptions
 from imagenet_convert.fake.plan import SPLITS, TRAIN, VALIDATION, Plan, PlannedImage
 from imagenet_convert.fake.tars import add_dir, add_file, tar_bytes, write_tar, write_tar_gz
+from imagenet_convert.layouts.official import ARCHIVES as OFFICIAL
+from imagenet_convert.layouts.official import SLIM_VALIDATION_LABELS
 
 __all__ = ["ARCHIVES", "EXPECTED", "VALIDATION_LABELS", "FakeOptions", "generate"]
 
-TRAIN_TAR = "ILSVRC2012_img_train.tar"
-VAL_TAR = "ILSVRC2012_img_val.tar"
-DEVKIT = "ILSVRC2012_devkit_t12.tar.gz"
-TRAIN_BBOX = "ILSVRC2012_bbox_train_v2.tar.gz"
-VAL_BBOX = "ILSVRC2012_bbox_val_v3.tgz"
-ARCHIVES = (TRAIN_TAR, VAL_TAR, DEVKIT, TRAIN_BBOX, VAL_BBOX)
-VALIDATION_LABELS = "imagenet_2012_validation_synset_labels.txt"
+TRAIN_TAR, VAL_TAR, DEVKIT, TRAIN_BBOX, VAL_BBOX = ARCHIVES = tuple(OFFICIAL.values())
+"""The official downloads' names, as the converter knows them (``layouts.official``)."""
+VALIDATION_LABELS = SLIM_VALIDATION_LABELS
 """Slim's WNID-per-line form of the validation ground truth (the converter's ``--validation-labels``)."""
 EXPECTED = "expected.json"
 DEFAULT_OPTIONS = FakeOptions()

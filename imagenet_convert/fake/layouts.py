@@ -19,17 +19,14 @@ from lxml import etree
 
 from imagenet_convert.devkit import parse_devkit
 from imagenet_convert.fake.options import LAYOUTS
+from imagenet_convert.layouts.kaggle import ANNOTATIONS as KAGGLE_ANNOTATIONS
+from imagenet_convert.layouts.kaggle import DATA as KAGGLE_DATA
+from imagenet_convert.layouts.kaggle import KAGGLE_ZIP, MAPPING, VAL_SOLUTION
+from imagenet_convert.layouts.official import ARCHIVES, SLIM_VALIDATION_LABELS
 
 OFFICIAL = "official"
-TRAIN_TAR, VAL_TAR = "ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar"
-DEVKIT, TRAIN_BBOX, VAL_BBOX = (
-    "ILSVRC2012_devkit_t12.tar.gz",
-    "ILSVRC2012_bbox_train_v2.tar.gz",
-    "ILSVRC2012_bbox_val_v3.tgz",
-)
-SLIM_LABELS = "imagenet_2012_validation_synset_labels.txt"
-KAGGLE_ZIP = "imagenet-object-localization-challenge.zip"
-KAGGLE_DATA, KAGGLE_ANNOTATIONS = "ILSVRC/Data/CLS-LOC", "ILSVRC/Annotations/CLS-LOC"
+TRAIN_TAR, VAL_TAR, DEVKIT, TRAIN_BBOX, VAL_BBOX = tuple(ARCHIVES.values())
+SLIM_LABELS = SLIM_VALIDATION_LABELS
 TEST_IMAGES = 3
 """Kaggle's unlabelled test images (copies of validation images here: the converter must ignore them)."""
 ZIP_TIME = (2012, 5, 1, 0, 0, 0)
@@ -162,7 +159,7 @@ def _objects(xml: bytes) -> list[tuple[str, str, str, str, str]]:
 def _kaggle(folder: Path, sink: _Folder | _Zip) -> None:
     kit = parse_devkit(dict(_tar_files(folder / DEVKIT)), DEVKIT)
     wnids = _validation_wnids(folder)
-    sink.put("LOC_synset_mapping.txt", "".join(f"{c.wnid} {c.words}\n" for c in kit.classes).encode())
+    sink.put(MAPPING, "".join(f"{c.wnid} {c.words}\n" for c in kit.classes).encode())
     train_names: list[str] = []
     for wnid, name, data in _train(folder):
         if not name.endswith(".tar"):
@@ -192,7 +189,7 @@ def _kaggle(folder: Path, sink: _Folder | _Zip) -> None:
     header = "ImageId,PredictionString\n"
     sink.put("LOC_train_solution.csv", (header + "".join(f"{row}\n" for row in train_rows)).encode())
     rows = "".join(f"{stem},{val_rows[stem]}\n" for stem in val_names)  # the validation tar's shuffled order
-    sink.put("LOC_val_solution.csv", (header + rows).encode())
+    sink.put(VAL_SOLUTION, (header + rows).encode())
     sample = "".join(f"{stem},{kit.classes[0].wnid} 0 0 10 10\n" for stem in test)
     sink.put("LOC_sample_submission.csv", (header + sample).encode())
     sets = "ILSVRC/ImageSets/CLS-LOC"
