@@ -67,7 +67,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
             return 0
         plan.forget_images()
         root = layout.tree.root
-        del layout  # its catalogue of every input file is not needed to write the shards
+        del layout  # its listing of every input file is not needed to write the shards
         report.warnings = list(plan.warnings)
         report.skipped = list(plan.skipped)
         done = done_shards(out)
