@@ -163,7 +163,7 @@ def slim_boxes_of_many(
     first = next(batches, [])
     second = next(batches, None)
     if second is None or processes < 2:
-        for batch in itertools.chain([first], [second] if second else [], batches):
+        for batch in itertools.chain([first, second or []], batches):
             yield from _boxes_batch(batch, challenge)
         return
     # Spawned, not forked (the launcher has threads), nor from a fork server that would outlive them.
