@@ -29,7 +29,7 @@ def time_index(folder: Path) -> dict[str, Any]:
     from imagenet_convert import archives
 
     started = time.monotonic()
-    train = archives.index_train(str(folder / datasets.TRAIN_TAR), datasets.TRAIN_TAR)
+    train = dict(archives.index_train(str(folder / datasets.TRAIN_TAR), datasets.TRAIN_TAR))
     middle = time.monotonic()
     with archives.open_input(str(folder / datasets.VAL_TAR)) as stream:
         validation = archives.index_tar(stream, datasets.VAL_TAR)

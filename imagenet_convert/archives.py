@@ -14,8 +14,9 @@ import re
 import sys
 import tarfile
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO, NamedTuple
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -266,9 +267,11 @@ def _class_wnid(archive: str, class_tar: Member) -> str:
 
 def index_train(
     path: str, archive: str, on_class: Callable[[str, int, int], None] | None = None, threads: int = 1
-) -> dict[str, list[Member]]:
-    """Index the train tar of class tars: {wnid: members with offsets in the outer file}.
+) -> Iterator[tuple[str, list[Member]]]:
+    """Index the train tar of class tars: (wnid, members with offsets in the outer file) per class.
 
+    Classes are yielded as they are indexed, at most ``2 * threads`` ahead of the caller, so the
+    caller can keep them in a compact form: 1.28 M members held as objects take ~250 MB.
     ``on_class(wnid, members, classes)`` reports progress. On object storage every header is a
     request, so ``threads`` index several class tars at once, each with its own stream.
     """
@@ -280,13 +283,20 @@ def index_train(
         with open_input(path) as own:
             return index_tar(own, f"{archive}/{class_tar.name}", class_tar.offset, class_tar.size)
 
-    classes: dict[str, list[Member]] = {}
+    def indexed(wnid: str, future: Future[list[Member]]) -> tuple[str, list[Member]]:
+        members = future.result()
+        if on_class:
+            on_class(wnid, len(members), len(outer))
+        return wnid, members
+
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        for wnid, members in zip(wnids, pool.map(index_class, outer), strict=True):
-            classes[wnid] = members
-            if on_class:
-                on_class(wnid, len(members), len(outer))
-    return classes
+        pending: deque[tuple[str, Future[list[Member]]]] = deque()
+        for wnid, class_tar in zip(wnids, outer, strict=True):
+            pending.append((wnid, pool.submit(index_class, class_tar)))
+            if len(pending) > 2 * threads:
+                yield indexed(*pending.popleft())
+        while pending:
+            yield indexed(*pending.popleft())
 
 
 def iter_small_members(path: str, archive: str) -> Iterator[tuple[str, bytes]]:

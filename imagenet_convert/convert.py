@@ -33,7 +33,7 @@ from imagenet_convert.output_checks import (
     output_lock,
     prepare_output,
 )
-from imagenet_convert.plan import Plan, PlanError, bytes_to_write, find_inputs, gc_paused
+from imagenet_convert.plan import Plan, PlanError, bytes_to_write, find_inputs, gc_paused, give_back_memory
 from imagenet_convert.planning import load_or_build_plan
 from imagenet_convert.run_options import parse_args, plan_options
 from imagenet_convert.run_report import RunReport
@@ -68,6 +68,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
         plan.forget_images()
         root = layout.tree.root
         del layout  # its listing of every input file is not needed to write the shards
+        give_back_memory()
         report.warnings = list(plan.warnings)
         report.skipped = list(plan.skipped)
         done = done_shards(out)

@@ -8,15 +8,19 @@ indexing again. Nothing here knows which layout the images came from: each carri
 
 from __future__ import annotations
 
+import array
 import contextlib
+import ctypes
 import gc
 import hashlib
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from imagenet_convert import boxes, devkit, filenames
 from imagenet_convert.errors import UsageError
@@ -25,9 +29,10 @@ from imagenet_convert.layouts import Layout
 from imagenet_convert.layouts.catalogue import Catalogue, XmlFiles
 from imagenet_convert.layouts.locators import Locator
 from imagenet_convert.layouts.official import ARCHIVES
+from imagenet_convert.layouts.table import ImageTable
 from imagenet_convert.layouts.tree import file_size
 from imagenet_convert.output import OutputDir, json_bytes
-from imagenet_convert.sharding import assign_shards
+from imagenet_convert.sharding import shard_rows
 
 __all__ = ["ARCHIVES", "Plan", "PlanOptions", "PlannedImage", "Shard", "build_plan", "find_inputs"]
 
@@ -70,6 +75,49 @@ class PlannedImage(NamedTuple):
     boxes: tuple[boxes.Box, ...] = ()
 
 
+@dataclass(frozen=True)
+class SplitImages:
+    """A split's planned images as columns: its table, each row's label and boxes.
+
+    Row ``r``'s boxes are ``box_values[box_start[r] : box_start[r] + box_count[r]]``.
+    """
+
+    table: ImageTable
+    labels: np.ndarray
+    box_start: np.ndarray
+    box_count: np.ndarray
+    box_values: np.ndarray
+
+    def planned(self, rows: np.ndarray) -> Iterator[PlannedImage]:
+        starts, counts = self.box_start[rows].tolist(), self.box_count[rows].tolist()
+        for (name, _, locator), label, start, count in zip(
+            self.table.rows(rows), self.labels[rows].tolist(), starts, counts, strict=True
+        ):
+            found = self.box_values[start : start + count].tolist() if count else ()
+            yield PlannedImage(name, locator, label, tuple(map(tuple, found)))
+
+
+class PlannedRows(Sequence[PlannedImage]):
+    """A freshly planned shard's images: rows of its split, made into PlannedImages when read."""
+
+    def __init__(self, split: SplitImages, rows: np.ndarray):
+        self._split, self._rows = split, rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[PlannedImage]:
+        return self._split.planned(self._rows)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return list(self._split.planned(self._rows[index]))
+        return next(self._split.planned(self._rows[[index]]))
+
+    def image_bytes(self) -> int:
+        return int(self._split.table.size[self._rows].sum())
+
+
 @dataclass
 class Shard:
     """One output file and the images it will hold, in the order they are written.
@@ -80,7 +128,8 @@ class Shard:
 
     name: str
     split: str
-    images: list[PlannedImage]
+    images: Sequence[PlannedImage]
+    """A list when loaded from a shard's plan file, rows of the split's columns when just planned."""
     num_images: int = 0
     image_bytes: int = 0
     """Counted from ``images`` when given; a summary (``summary()``) keeps only these."""
@@ -88,7 +137,10 @@ class Shard:
     def __post_init__(self) -> None:
         if self.images:
             self.num_images = len(self.images)
-            self.image_bytes = sum(image.locator.size for image in self.images)
+            if isinstance(self.images, PlannedRows):
+                self.image_bytes = self.images.image_bytes()
+            else:
+                self.image_bytes = sum(image.locator.size for image in self.images)
 
     def summary(self) -> Shard:
         """The shard without its images: what the launcher keeps once the plan is saved."""
@@ -196,7 +248,7 @@ def _check_classes(catalogue: Catalogue, options: PlanOptions) -> list[str]:
     if "train" not in catalogue.images:
         return []
     declared = {synset.wnid for synset in catalogue.classes}
-    found = {wnid for wnid, _ in catalogue.images["train"].values()}
+    found = catalogue.images["train"].found_wnids()
     unknown = sorted(found - declared)
     if unknown:
         raise PlanError(
@@ -214,24 +266,26 @@ def _check_classes(catalogue: Catalogue, options: PlanOptions) -> list[str]:
 
 def _read_boxes(
     xml: XmlFiles,
-    images: dict[str, tuple[str, Locator]],
+    table: ImageTable,
     challenge: set[str],
     options: PlanOptions,
     counts: Counter,
     warnings: list[str],
-) -> dict[str, tuple[boxes.Box, ...]]:
-    def wanted() -> Iterator[tuple[tuple[str, str], str, bytes]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's boxes as (box_start, box_count, box_values): see :class:`SplitImages`."""
+
+    def wanted() -> Iterator[tuple[tuple[str, int], str, bytes]]:
         for where, name, data in xml():
             if not name.endswith(".xml"):
                 continue
-            image = boxes.image_name_for_xml(name)
-            if image not in images:
+            row = table.find(boxes.image_name_for_xml(name))
+            if row is None:
                 counts["xml_without_image"] += 1
                 continue
-            yield (where, image), images[image][0], data
+            yield (where, row), table.wnid(row), data
 
-    found: dict[str, tuple[boxes.Box, ...]] = {}
-    for (where, image), kept in boxes.slim_boxes_of_many(wanted(), challenge, os.cpu_count() or 1):
+    start, count, values = np.zeros(len(table), np.int64), np.zeros(len(table), np.int32), array.array("d")
+    for (where, row), kept in boxes.slim_boxes_of_many(wanted(), challenge, os.cpu_count() or 1):
         if isinstance(kept, boxes.BoxXMLError):
             message = f"{where}: {kept}"
             if options.strict:
@@ -241,45 +295,43 @@ def _read_boxes(
             continue
         counts["boxes_dropped"] += kept[1]
         if kept[0]:
-            found[image] = tuple(kept[0])
-    return found
+            start[row], count[row] = len(values) // 4, len(kept[0])
+            values.extend(value for box in kept[0] for value in box)
+    return start, count, np.frombuffer(values, np.float64).reshape(-1, 4)
 
 
-def _shards(
-    split: str,
-    images: dict[str, tuple[str, Locator]],
-    labels: dict[str, int],
-    found_boxes: dict[str, tuple[boxes.Box, ...]],
-    options: PlanOptions,
-) -> list[Shard]:
-    planned = [
-        PlannedImage(name, locator, labels[wnid], found_boxes.get(name, ()))
-        for name, (wnid, locator) in sorted(images.items())
-    ]
-    count = options.shards(split)
-    groups = assign_shards(planned, options.seed, count, split)
-    return [Shard(shard_name(split, i, count), split, group) for i, group in enumerate(groups)]
-
-
-def _split_boxes(
+def _split_images(
     catalogue: Catalogue,
     split: str,
-    challenge: set[str],
+    labels: dict[str, int],
     options: PlanOptions,
     counts: Counter,
     warnings: list[str],
-) -> dict[str, tuple[boxes.Box, ...]]:
-    """Slim writes train boxes only; validation boxes are an opt-in improvement."""
-    if split != "train" and not options.validation_boxes:
-        return {}
-    source = catalogue.xml.get(split)
-    if source is None:
-        warnings.append(
-            f"{ARCHIVES[f'{split}_boxes']} not found (nor its extracted XML): "
-            f"{split} records will have no boxes"
-        )
-        return {}
-    return _read_boxes(source[1], catalogue.images[split], challenge, options, counts, warnings)
+) -> SplitImages:
+    """Labels and boxes of the split's rows. Slim writes train boxes only; validation boxes are an
+    opt-in improvement."""
+    table = catalogue.images[split]
+    label = np.array([labels[wnid] for wnid in table.wnids], np.int32)[table.classes]
+    found = np.zeros(len(table), np.int64), np.zeros(len(table), np.int32), np.zeros((0, 4))
+    if split == "train" or options.validation_boxes:
+        source = catalogue.xml.get(split)
+        if source is None:
+            warnings.append(
+                f"{ARCHIVES[f'{split}_boxes']} not found (nor its extracted XML): "
+                f"{split} records will have no boxes"
+            )
+        else:
+            found = _read_boxes(source[1], table, set(labels), options, counts, warnings)
+    return SplitImages(table, label, *found)
+
+
+def _shards(split: str, images: SplitImages, options: PlanOptions) -> list[Shard]:
+    """The table is in name order already: the canonical order the seeded permutation starts from."""
+    count = options.shards(split)
+    groups = shard_rows(len(images.table), options.seed, count, split)
+    return [
+        Shard(shard_name(split, i, count), split, PlannedRows(images, rows)) for i, rows in enumerate(groups)
+    ]
 
 
 def build_plan(
@@ -298,12 +350,11 @@ def build_plan(
     shards: list[Shard] = []
     seconds["catalogue"], started = round(time.monotonic() - started, 3), time.monotonic()
     for split in options.splits:
-        images = catalogue.images[split]
-        found_boxes = _split_boxes(catalogue, split, set(labels), options, counts, warnings)
+        images = _split_images(catalogue, split, labels, options, counts, warnings)
         seconds[f"boxes_{split}"], started = round(time.monotonic() - started, 3), time.monotonic()
-        counts[f"{split}_images"] = len(images)
-        counts[f"{split}_images_with_boxes"] = len(found_boxes)
-        shards += _shards(split, images, labels, found_boxes, options)
+        counts[f"{split}_images"] = len(images.table)
+        counts[f"{split}_images_with_boxes"] = int(np.count_nonzero(images.box_count))
+        shards += _shards(split, images, options)
         seconds[f"shard_plan_{split}"], started = round(time.monotonic() - started, 3), time.monotonic()
     plan = Plan(
         fingerprint(inputs, options),
@@ -331,6 +382,14 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def give_back_memory() -> None:
+    """Return the heap planning freed to the OS: glibc keeps it (~50 MB at full cardinality), and
+    the write phase would carry it. A no-op where the C library has no ``malloc_trim``."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def save_plan(out: OutputDir, plan: Plan) -> None:

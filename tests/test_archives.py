@@ -110,7 +110,7 @@ def test_index_train_offsets_read_exact_member_bytes(tmp_path: Path, fmt: int) -
     classes = CLASSES if fmt == tarfile.USTAR_FORMAT else CLASSES | LONG_NAME_CLASS
     path = write(tmp_path, train_tar(fmt, classes))
     seen: list[tuple[str, int]] = []
-    index = index_train(path, TRAIN, on_class=lambda wnid, count, total: seen.append((wnid, count)))
+    index = dict(index_train(path, TRAIN, on_class=lambda wnid, count, total: seen.append((wnid, count))))
     assert seen == [(wnid, len(files)) for wnid, files in classes.items()]
     assert {wnid: [m.name for m in members] for wnid, members in index.items()} == {
         wnid: list(files) for wnid, files in classes.items()
@@ -200,7 +200,7 @@ def test_index_rejects_unsafe_members(info: tarfile.TarInfo, message: str) -> No
 def test_index_train_rejects_outer_member_not_a_class_tar(tmp_path: Path, name: str) -> None:
     path = write(tmp_path, make_tar({"n01443537.tar": make_tar(CLASSES["n01443537"]), name: make_tar({})}))
     with pytest.raises(ArchiveError, match=f"^{TRAIN}: member '{name}' is not a class tar"):
-        index_train(path, TRAIN)
+        dict(index_train(path, TRAIN))
 
 
 def test_index_train_rejects_outer_cut_inside_a_class_tar(tmp_path: Path) -> None:
@@ -208,7 +208,7 @@ def test_index_train_rejects_outer_cut_inside_a_class_tar(tmp_path: Path) -> Non
     _, inner_data = member_offsets(data)["n01443537.tar"]
     path = write(tmp_path, data[: inner_data + 700])
     with pytest.raises(ArchiveError, match=f"^{TRAIN}: member 'n01443537.tar' claims .* truncated"):
-        index_train(path, TRAIN)
+        dict(index_train(path, TRAIN))
 
 
 @pytest.mark.parametrize(("header", "message"), [(0, "not a readable tar"), (1, "corrupt header")])
@@ -218,7 +218,7 @@ def test_index_train_rejects_corrupt_class_tar_header(tmp_path: Path, header: in
     inner = corrupt_block(inner, list(member_offsets(inner).values())[header][0])
     path = write(tmp_path, train_tar(**{wnid: inner}))
     with pytest.raises(ArchiveError, match=f"^{TRAIN}/{wnid}.tar: .*{message}"):
-        index_train(path, TRAIN)
+        dict(index_train(path, TRAIN))
 
 
 def absurd_member_tar(name: str, fmt: int = tarfile.GNU_FORMAT) -> bytes:
@@ -242,7 +242,7 @@ def test_absurd_member_size_rejected_without_reading_it(fmt: int) -> None:
 def test_absurd_class_tar_size_rejected(tmp_path: Path) -> None:
     path = write(tmp_path, absurd_member_tar("n01440764.tar"))
     with pytest.raises(ArchiveError, match=f"^{TRAIN}: member 'n01440764.tar' claims 1000000000000 bytes"):
-        index_train(path, TRAIN)
+        dict(index_train(path, TRAIN))
 
 
 # --- small archives -----------------------------------------------------------------------------

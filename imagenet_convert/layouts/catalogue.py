@@ -10,13 +10,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from re import Pattern
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from imagenet_convert.archives import ArchiveError
 from imagenet_convert.classes import imagenet1k_classes
 from imagenet_convert.devkit import Synset
 from imagenet_convert.layouts.locators import Locator
 from imagenet_convert.layouts.tree import Tree
+
+if TYPE_CHECKING:  # table.py raises LayoutError, defined here
+    from imagenet_convert.layouts.table import ImageTable
 
 WNID = re.compile(r"n\d{8}")
 TRAIN_IMAGE = re.compile(r"(n\d{8})_\d+\.(JPEG|jpeg|jpg|JPG|png|PNG)")
@@ -34,13 +37,13 @@ class LayoutError(ArchiveError):
 
 @dataclass
 class Catalogue:
-    """Every image of the requested splits, by name: (WNID, locator)."""
+    """Every image of the requested splits, as a table per split."""
 
     classes: tuple[Synset, ...]
     """Sorted by WNID: Slim's label of a class is 1 + its index here."""
     class_source: str
     """Where the class list came from, for messages."""
-    images: dict[str, dict[str, tuple[str, Locator]]] = field(default_factory=dict)
+    images: dict[str, ImageTable] = field(default_factory=dict)
     xml: dict[str, tuple[str, XmlFiles] | None] = field(default_factory=dict)
     """Split -> (description, XML files), or None when the input has no boxes for the split."""
     warnings: list[str] = field(default_factory=list)

@@ -27,6 +27,7 @@ from imagenet_convert.layouts.catalogue import (
 )
 from imagenet_convert.layouts.locators import Locator
 from imagenet_convert.layouts.official import ARCHIVES, SLIM_VALIDATION_LABELS, Images, Official, gather
+from imagenet_convert.layouts.table import ImageTable
 from imagenet_convert.layouts.tree import Tree
 
 TRAIN_FOLDER = "train"
@@ -77,7 +78,9 @@ class Extracted(Official):
         inside = [path for path in self.tree.files if "/" in path]  # every file of every folder
         return {**inputs, FOLDERS: listing_digest(self.tree, inside)}
 
-    def train_images(self, catalogue: Catalogue, on_class: Callable[[str, int, int], None] | None) -> Images:
+    def train_images(
+        self, catalogue: Catalogue, on_class: Callable[[str, int, int], None] | None
+    ) -> ImageTable:
         if self.split_source("train") != f"{TRAIN_FOLDER}/":
             return super().train_images(catalogue, on_class)
         class_tars: dict[str, str] = {}
@@ -102,10 +105,7 @@ class Extracted(Official):
         for wnid in sorted(per_class):
             if on_class:
                 on_class(wnid, len(per_class[wnid]), len(per_class))
-        return gather(
-            "train/",
-            ((wnid, f"train/{wnid}", images) for wnid, images in sorted(per_class.items()) if images),
-        )
+        return gather("train/", ((wnid, images) for wnid, images in sorted(per_class.items()) if images))
 
     def validation_images(self, catalogue: Catalogue, kit: Devkit | None) -> Images:
         source = self.split_source("validation")

@@ -30,7 +30,7 @@ from imagenet_convert.layouts.catalogue import (
     listing_digest,
 )
 from imagenet_convert.layouts.locators import Locator
-from imagenet_convert.layouts.official import Images, gather
+from imagenet_convert.layouts.official import Images, gather, validation_table
 from imagenet_convert.layouts.tree import Tree, list_zip
 
 KAGGLE_ZIP = "imagenet-object-localization-challenge.zip"
@@ -69,11 +69,9 @@ class KaggleTree(Layout):
             for wnid in sorted(per_class):
                 if on_class:
                     on_class(wnid, len(per_class[wnid]), len(per_class))
-            catalogue.images["train"] = gather(
-                f"{DATA}/train/", ((w, f"{DATA}/train/{w}", per_class[w]) for w in sorted(per_class))
-            )
+            catalogue.images["train"] = gather(f"{DATA}/train/", sorted(per_class.items()))
         if "validation" in splits:
-            catalogue.images["validation"] = self._validation(catalogue)
+            catalogue.images["validation"] = validation_table(f"{DATA}/val/", self._validation(catalogue))
         for split, folder in (("train", "train"), ("validation", "val")):
             if split in splits:
                 catalogue.xml[split] = self._xml(folder, TRAIN_XML if split == "train" else VALIDATION_XML)

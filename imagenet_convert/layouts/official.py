@@ -6,7 +6,7 @@ validation labels come from the devkit, boxes from the bbox archives, for every 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -22,6 +22,7 @@ from imagenet_convert.layouts.catalogue import (
     packaged_classes,
 )
 from imagenet_convert.layouts.locators import Locator
+from imagenet_convert.layouts.table import ImageTable, TableBuilder, image_table
 
 ARCHIVES = {
     "train": "ILSVRC2012_img_train.tar",
@@ -37,6 +38,7 @@ INDEX_THREADS = 32
 XML_PATTERNS = {"train": TRAIN_XML, "validation": VALIDATION_XML}
 
 Images = dict[str, tuple[str, Locator]]
+"""A validation split's images by name, as a layout pairs them with their labels."""
 
 
 class Official(Layout):
@@ -120,16 +122,19 @@ class Official(Layout):
         if "train" in splits:
             catalogue.images["train"] = self.train_images(catalogue, on_class)
         if "validation" in splits:
-            catalogue.images["validation"] = self.validation_images(catalogue, kit)
+            found = self.validation_images(catalogue, kit)
+            catalogue.images["validation"] = validation_table(self.split_source("validation"), found)
         if kit is None:  # the folders name the classes; the packaged list gives their words
-            wnids = {wnid for images in catalogue.images.values() for wnid, _ in images.values()}
+            wnids = {wnid for images in catalogue.images.values() for wnid in images.found_wnids()}
             catalogue.classes = packaged_classes(wnids, self.tree.root)
             catalogue.class_source = "the class folders"
         for split in splits:
             catalogue.xml[split] = self.xml_files(split)
         return catalogue
 
-    def train_images(self, catalogue: Catalogue, on_class: Callable[[str, int, int], None] | None) -> Images:
+    def train_images(
+        self, catalogue: Catalogue, on_class: Callable[[str, int, int], None] | None
+    ) -> ImageTable:
         archive = ARCHIVES["train"]
         path = FileSystems.join(self.tree.root, archive)
         per_class = archives.index_train(
@@ -138,8 +143,8 @@ class Official(Layout):
         return gather(
             archive,
             (
-                (wnid, f"{wnid}.tar", [(m.name, Locator(archive, m.offset, m.size)) for m in members])
-                for wnid, members in per_class.items()
+                (wnid, [(m.name, Locator(archive, m.offset, m.size)) for m in members])
+                for wnid, members in per_class
             ),
         )
 
@@ -209,12 +214,13 @@ class Official(Layout):
         return sorted(found.values())
 
 
-def gather(source: str, classes: Iterator[tuple[str, str, list[tuple[str, Locator]]]]) -> Images:
-    """{image name: (wnid, locator)} from (wnid, where, images) per class; a name seen twice is an error."""
-    images: Images = {}
-    for wnid, where, members in classes:
-        for name, locator in members:
-            if name in images:
-                raise LayoutError(f"{source}: image name {name!r} appears twice ({where})")
-            images[name] = (wnid, locator)
-    return images
+def gather(source: str, classes: Iterable[tuple[str, list[tuple[str, Locator]]]]) -> ImageTable:
+    """The table of (wnid, images) per class, kept as columns class by class (see table.py)."""
+    builder = TableBuilder(source)
+    for wnid, members in classes:
+        builder.extend((name, wnid, locator) for name, locator in members)
+    return builder.table()
+
+
+def validation_table(source: str | None, images: Images) -> ImageTable:
+    return image_table(source or "", ((name, wnid, loc) for name, (wnid, loc) in images.items()))
