@@ -223,4 +223,5 @@ def gather(source: str, classes: Iterable[tuple[str, list[tuple[str, Locator]]]]
 
 
 def validation_table(source: str | None, images: Images) -> ImageTable:
+    """The table of a validation split paired with its labels (50,000 images: built at once)."""
     return image_table(source or "", ((name, wnid, loc) for name, (wnid, loc) in images.items()))

@@ -94,13 +94,9 @@ class TableBuilder:
 
     def table(self) -> ImageTable:
         """The rows in name order; a name seen twice is an error naming both places."""
-        if self._chunks:
-            columns = [np.concatenate(column) for column in zip(*self._chunks, strict=True)]
-        else:
-            columns = [
-                np.array([], dtype) for dtype in ("S1", np.uint16, np.uint32, np.int64, np.int64, bool)
-            ]
-        self._chunks.clear()
+        chunks = self._chunks or [tuple(np.array([], dtype) for dtype in COLUMNS)]
+        columns = [np.concatenate(column) for column in zip(*chunks, strict=True)]
+        self._chunks = []
         order = np.argsort(columns[0], kind="stable")
         names, classes, file, offset, size, zipped = (column[order] for column in columns)
         twice = np.flatnonzero(names[1:] == names[:-1])
