@@ -163,5 +163,6 @@ def test_inception_training_crops_around_the_records_box() -> None:
     crops = [preprocessing.inception_train(image, box, 32).numpy() for _ in range(30)]
     assert all(crop.shape == (32, 32, 3) and crop.min() >= -1.0 and crop.max() <= 1.0 for crop in crops)
     assert all(crop.max() > -0.5 for crop in crops)  # brighter than any brightness-shifted black
-    without_box = [preprocessing.inception_train(image, tf.zeros([0, 4]), 32).numpy() for _ in range(30)]
+    tf.random.set_seed(0)  # one CI run saw 30 whole-image crops all hit the square: draw more
+    without_box = [preprocessing.inception_train(image, tf.zeros([0, 4]), 32).numpy() for _ in range(100)]
     assert any(crop.max() <= -0.5 for crop in without_box)  # whole-image sampling misses the square
