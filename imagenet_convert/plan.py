@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import gc
 import hashlib
+import itertools
 import os
 import time
 from collections import Counter
@@ -275,14 +276,14 @@ def _read_boxes(
     """Each row's boxes as (box_start, box_count, box_values): see :class:`SplitImages`."""
 
     def wanted() -> Iterator[tuple[tuple[str, int], str, bytes]]:
-        for where, name, data in xml():
-            if not name.endswith(".xml"):
-                continue
-            row = table.find(boxes.image_name_for_xml(name))
-            if row is None:
-                counts["xml_without_image"] += 1
-                continue
-            yield (where, row), table.wnid(row), data
+        found = (item for item in xml() if item[1].endswith(".xml"))
+        for batch in iter(lambda: list(itertools.islice(found, boxes.BATCH)), []):
+            rows = table.find_many([boxes.image_name_for_xml(name) for _, name, _ in batch])
+            for (where, _, data), row in zip(batch, rows.tolist(), strict=True):
+                if row < 0:
+                    counts["xml_without_image"] += 1
+                    continue
+                yield (where, row), table.wnid(row), data
 
     start, count, values = np.zeros(len(table), np.int64), np.zeros(len(table), np.int32), array.array("d")
     for (where, row), kept in boxes.slim_boxes_of_many(wanted(), challenge, os.cpu_count() or 1):

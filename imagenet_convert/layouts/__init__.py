@@ -10,7 +10,6 @@ from imagenet_convert.errors import UsageError
 from imagenet_convert.layouts.catalogue import Catalogue, Layout, LayoutError
 from imagenet_convert.layouts.extracted import Extracted
 from imagenet_convert.layouts.kaggle import KaggleTree, KaggleZip
-from imagenet_convert.layouts.locators import Locator
 from imagenet_convert.layouts.official import Official
 from imagenet_convert.layouts.tree import Tree, file_size, list_folder
 from imagenet_convert.layouts.valprep import Valprep
@@ -49,7 +48,7 @@ def _one_file(path: str) -> Tree:
     size = file_size(path)
     if size is None:
         raise NoInputError(f"{path}: no such file")
-    tree.add(name, Locator(name, 0, size), size)
+    tree.add(name, size)
     return tree
 
 

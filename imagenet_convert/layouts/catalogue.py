@@ -70,8 +70,8 @@ FOLDERS = "folders"
 def listing_digest(tree: Tree, paths: list[str]) -> dict[str, Any]:
     """Count, bytes and a digest of the (path, size) pairs: what a resumed run must find again."""
     ordered = sorted(paths)
-    digest = hashlib.sha256("".join(f"{path}\t{tree.sizes[path]}\n" for path in ordered).encode())
-    return {"files": len(paths), "bytes": sum(tree.sizes[p] for p in paths), "sha256": digest.hexdigest()}
+    digest = hashlib.sha256("".join(f"{path}\t{tree.files[path]}\n" for path in ordered).encode())
+    return {"files": len(paths), "bytes": sum(tree.files[p] for p in paths), "sha256": digest.hexdigest()}
 
 
 class Layout(ABC):
@@ -127,7 +127,7 @@ class Layout(ABC):
         name = path.rsplit("/", 1)[-1]
         if image.fullmatch(name):
             if self.image_file(catalogue, path):
-                images.append((name, self.tree.files[path]))
+                images.append((name, self.tree.locator(path)))
         elif name.endswith(".part"):
             self.bad_file(catalogue, path, "a partial download (*.part)")
         elif not xml.fullmatch(name):
@@ -155,7 +155,7 @@ class Layout(ABC):
 
     def image_file(self, catalogue: Catalogue, path: str) -> bool:
         """Whether a listed image file can be planned (an empty one cannot)."""
-        if self.tree.sizes[path] == 0:
+        if self.tree.files[path] == 0:
             self.bad_file(catalogue, path, "an empty (zero-byte) image file")
             return False
         return True

@@ -54,7 +54,7 @@ class KaggleTree(Layout):
                 raise LayoutError(
                     f"{self.tree.root}: missing {needed}, which the Kaggle download has at its top"
                 )
-        top = {name: self.tree.sizes[name] for name in (MAPPING, VAL_SOLUTION) if name in self.tree.files}
+        top = {name: self.tree.files[name] for name in (MAPPING, VAL_SOLUTION) if name in self.tree.files}
         return {**top, FOLDERS: listing_digest(self.tree, self.tree.under("ILSVRC"))}
 
     def catalogue(
@@ -154,7 +154,7 @@ class KaggleZip(KaggleTree):
         name = self.zip_name(tree)
         if name is None:
             raise LayoutError(f"{tree.root}: no {KAGGLE_ZIP} here")
-        self.zip, self.zip_size = name, tree.sizes[name]
+        self.zip, self.zip_size = name, tree.files[name]
         super().__init__(list_zip(tree.root, name), skip_bad, validation_labels)
 
     def inputs(self, splits: tuple[str, ...]) -> dict[str, Any]:

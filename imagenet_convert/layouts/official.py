@@ -84,7 +84,7 @@ class Official(Layout):
         }
         if self.labels_without_devkit():
             wanted.add(SLIM_VALIDATION_LABELS)
-        return {name: self.tree.sizes[name] for name in sorted(wanted) if name in self.tree.files}
+        return {name: self.tree.files[name] for name in sorted(wanted) if name in self.tree.files}
 
     def labels_without_devkit(self) -> bool:
         """Classes and validation labels from folders and Slim's WNID file (not for the archives)."""

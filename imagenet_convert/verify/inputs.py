@@ -52,7 +52,7 @@ class InputFolder:
     def archives(self) -> dict[str, tuple[str, int]]:
         """{name: (path, size)} of the downloads at its top that carry an official name."""
         return {
-            name: (FileSystems.join(self.tree.root, name), self.tree.sizes[name])
+            name: (FileSystems.join(self.tree.root, name), self.tree.files[name])
             for name in OFFICIAL
             if name in self.tree.files
         }
