@@ -14,15 +14,15 @@ import re
 import sys
 import tarfile
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, NamedTuple
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert import gcs, s3  # also fix Beam's GCS and S3 clients (see each module)
+from imagenet_convert.ordered import in_order
 
 WNID = re.compile(r"n\d{8}")
 BLOCK = 512
@@ -283,20 +283,11 @@ def index_train(
         with open_input(path) as own:
             return index_tar(own, f"{archive}/{class_tar.name}", class_tar.offset, class_tar.size)
 
-    def indexed(wnid: str, future: Future[list[Member]]) -> tuple[str, list[Member]]:
-        members = future.result()
-        if on_class:
-            on_class(wnid, len(members), len(outer))
-        return wnid, members
-
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        pending: deque[tuple[str, Future[list[Member]]]] = deque()
-        for wnid, class_tar in zip(wnids, outer, strict=True):
-            pending.append((wnid, pool.submit(index_class, class_tar)))
-            if len(pending) > 2 * threads:
-                yield indexed(*pending.popleft())
-        while pending:
-            yield indexed(*pending.popleft())
+        for wnid, members in zip(wnids, in_order(pool, index_class, outer, 2 * threads), strict=True):
+            if on_class:
+                on_class(wnid, len(members), len(outer))
+            yield wnid, members
 
 
 def iter_small_members(path: str, archive: str) -> Iterator[tuple[str, bytes]]:

@@ -9,16 +9,18 @@ match Slim's record for record.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Collection, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
+
+from imagenet_convert.ordered import in_order
 
 Box = tuple[float, float, float, float]
 """(xmin, ymin, xmax, ymax), each in [0, 1]."""
@@ -169,10 +171,6 @@ def slim_boxes_of_many(
     # Spawned, not forked (the launcher has threads), nor from a fork server that would outlive them.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
-        pending: deque[Future] = deque()
-        for batch in itertools.chain([first, second], batches):
-            pending.append(pool.submit(_boxes_batch, batch, challenge))
-            if len(pending) >= AHEAD * processes:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+        parse = functools.partial(_boxes_batch, challenge=challenge)
+        for done in in_order(pool, parse, itertools.chain([first, second], batches), AHEAD * processes):
+            yield from done

@@ -10,7 +10,6 @@ import errno
 import os
 import stat
 import zipfile
-from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert.archives import ArchiveError, open_input
 from imagenet_convert.layouts.locators import Locator, read_file
+from imagenet_convert.ordered import in_order
 
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"})
 """Files (and folders) that file managers leave behind; ``._*`` (AppleDouble) files are junk too."""
@@ -96,15 +96,9 @@ class Tree:
         """
         chunks = [paths[i : i + READ_CHUNK] for i in range(0, len(paths), READ_CHUNK)]
         with ThreadPoolExecutor(READ_THREADS) as pool:
-            ahead: deque = deque()
-            for chunk in chunks:
-                ahead.append((chunk, pool.submit(lambda run: [self.read(p) for p in run], chunk)))
-                if len(ahead) >= 2 * READ_THREADS:
-                    done, future = ahead.popleft()
-                    yield from zip(done, future.result(), strict=True)
-            while ahead:
-                done, future = ahead.popleft()
-                yield from zip(done, future.result(), strict=True)
+            runs = in_order(pool, lambda run: [self.read(p) for p in run], chunks, 2 * READ_THREADS)
+            for chunk, data in zip(chunks, runs, strict=True):
+                yield from zip(chunk, data, strict=True)
 
     def under(self, prefix: str) -> list[str]:
         """Paths below the folder ``prefix`` (no trailing slash), sorted; computed once per prefix."""
