@@ -118,6 +118,24 @@ class PlannedRows(Sequence[PlannedImage]):
     def image_bytes(self) -> int:
         return int(self._split.table.size[self._rows].sum())
 
+    def json_rows(self, files: dict[str, int]) -> list[list[Any]]:
+        """The rows as :meth:`Shard.to_json` writes them, straight from the columns: making each
+        row's PlannedImage first was two thirds of saving the plan."""
+        split, rows = self._split, self._rows
+        table = split.table
+        starts, counts = split.box_start[rows].tolist(), split.box_count[rows].tolist()
+        columns = zip(
+            table.names[rows].tolist(),
+            [files.setdefault(table.files[index], len(files)) for index in table.file[rows].tolist()],
+            table.offset[rows].tolist(),
+            table.size[rows].tolist(),
+            table.zipped[rows].astype(int).tolist(),
+            split.labels[rows].tolist(),
+            [split.box_values[s : s + c].tolist() if c else [] for s, c in zip(starts, counts, strict=True)],
+            strict=True,
+        )
+        return [[name.decode(), *rest] for name, *rest in columns]
+
 
 @dataclass
 class Shard:
@@ -150,18 +168,21 @@ class Shard:
     def to_json(self) -> dict[str, Any]:
         """Files are named once per shard: an archive's path is shared by all its images."""
         files: dict[str, int] = {}
-        images = [
-            [
-                i.filename,
-                files.setdefault(i.locator.path, len(files)),
-                i.locator.offset,
-                i.locator.size,
-                int(i.locator.zipped),
-                i.label,
-                [list(b) for b in i.boxes],
+        if isinstance(self.images, PlannedRows):
+            images = self.images.json_rows(files)
+        else:  # a shard loaded from its plan file
+            images = [
+                [
+                    i.filename,
+                    files.setdefault(i.locator.path, len(files)),
+                    i.locator.offset,
+                    i.locator.size,
+                    int(i.locator.zipped),
+                    i.label,
+                    [list(b) for b in i.boxes],
+                ]
+                for i in self.images
             ]
-            for i in self.images
-        ]
         return {"name": self.name, "split": self.split, "files": list(files), "images": images}
 
     @classmethod

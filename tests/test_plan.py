@@ -102,6 +102,7 @@ def test_a_saved_plan_loads_back_as_it_was(plan: Plan, tmp_path: Path) -> None:
     for shard in plan.shards:  # planned as rows of columns, loaded as a list
         loaded_shard = load_shard(out, shard.name)
         assert loaded_shard.summary() == shard.summary() and loaded_shard.images == list(shard.images)
+        assert loaded_shard.to_json() == shard.to_json()  # from the columns, and from PlannedImages
     for kept in ("fingerprint", "options", "inputs", "classes", "warnings", "counts", "skipped"):
         assert getattr(loaded, kept) == getattr(plan, kept), kept
     saved = sorted(p.name for p in (tmp_path / filenames.PLAN_FOLDER).iterdir())
