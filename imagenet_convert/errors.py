@@ -13,3 +13,7 @@ from __future__ import annotations
 class UsageError(Exception):
     """The command line cannot work as written: options that cannot work together (or with this
     TensorFlow or runner), or a path that names nothing of the kind its option takes. One line, exit 2."""
+
+
+class DatasetError(Exception):
+    """The trainer's command line is fine but its dataset folder is incomplete (shards missing): exit 1."""

@@ -12,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from imagenet_convert import filenames
-from imagenet_convert.errors import UsageError
+from imagenet_convert.errors import DatasetError, UsageError
 from imagenet_convert.trainer import data, preprocessing
 from tests.trainer_support import Shape, jpeg, slim_example, write_dataset
 
@@ -58,12 +58,12 @@ def test_split_sizes_and_classes_come_from_our_metadata(tmp_path: Path) -> None:
     assert data.num_classes(str(folder)) == 4
 
 
-def test_missing_split_or_shard_is_a_usage_error(tmp_path: Path) -> None:
+def test_a_missing_split_is_a_usage_error_and_a_missing_shard_a_dataset_error(tmp_path: Path) -> None:
     folder = write_dataset(tmp_path, Shape(num_classes=2))
     with pytest.raises(UsageError, match="no split 'test'"):
         data.load_split(str(folder), "test")
     (folder / "train-00001-of-00002").unlink()
-    with pytest.raises(UsageError, match="missing"):
+    with pytest.raises(DatasetError, match="missing"):
         data.load_split(str(folder), "train")
 
 

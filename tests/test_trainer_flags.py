@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from imagenet_convert import filenames
 from imagenet_convert.trainer import evaluate, flags, train
 from tests.cli import run_cli
 
@@ -128,3 +129,12 @@ def test_the_cli_reaches_the_trainer() -> None:
     result = run_cli("train", "--sync_replicas", "--dataset_dir", "unused", timeout=120)
     assert result.returncode == 2
     assert "--sync_replicas=True: parameter-server training" in result.stderr
+
+
+def test_missing_shards_fail_the_run_with_exit_1(
+    converted, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / filenames.INFO).write_bytes((converted / filenames.INFO).read_bytes())
+    assert evaluate.main(["--dataset_dir", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert "are missing" in error and "rerun the conversion" in error

@@ -1,4 +1,5 @@
-"""What ``--input`` holds: every file under it with its locator, and what is junk or broken.
+"""What ``--input`` holds: every file under it with its size (its locator made on demand), and
+what is junk or broken.
 
 A folder is listed once (a local walk that sees symbolic links, or an object store's prefix
 listing); a ZIP is listed from its central directory. Layouts then only look names up here.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from imagenet_convert import filenames
-from imagenet_convert.errors import UsageError
+from imagenet_convert.errors import DatasetError, UsageError
 from imagenet_convert.records import BYTES, FLOATS, INTS, KINDS, SCALARS, SLIM_READER
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,9 @@ def load_split(dataset_dir: str | None, split: str) -> Split:
     files = [_join(dataset_dir, shard["name"]) for shard in entry["shards"]]
     missing = [path for path in files if not tf.io.gfile.exists(path)]
     if missing:
-        raise UsageError(
-            f"{len(missing)} shard(s) of {dataset_dir}/{INFO_FILE} are missing, e.g. {missing[0]}"
+        raise DatasetError(
+            f"{len(missing)} shard(s) of {dataset_dir}/{INFO_FILE} are missing, e.g. {missing[0]}; "
+            "rerun the conversion into that folder to write them again"
         )
     return Split(split, files, int(entry["num_examples"]), int(info["num_classes"]))
 

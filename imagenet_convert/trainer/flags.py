@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from imagenet_convert.errors import UsageError
+from imagenet_convert.errors import DatasetError, UsageError
 
 # Slim's parameter-server and contrib-only flags: accepted for command-line compatibility, refused
 # when set, with the reason (flag -> (default, why it cannot work here)).
@@ -199,7 +199,7 @@ def split_scopes(text: str | None) -> list[str]:
 
 
 def run_command(command: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> int:
-    """Run a command after refusing what cannot work; the exit code is 2 for a usage error."""
+    """Run a command after refusing what cannot work; exit 2 for a usage error, 1 for missing shards."""
     try:
         reason = refusal(args)
         if reason:
@@ -208,4 +208,7 @@ def run_command(command: Callable[[argparse.Namespace], object], args: argparse.
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
