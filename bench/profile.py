@@ -83,11 +83,10 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
     clock, counts = _Clock(), Counter()
     out = OutputDir(str(sink))
     for shard in shards:
-        plan_file = out.path(filenames.shard_plan(shard.name))
-        clock(
-            "launcher: save shard plan (per shard)", out.write_atomic, plan_file, json_bytes(shard.to_json())
-        )
-        clock("load shard plan (per shard)", plan.load_shard, out, shard.name)
+        line = json_bytes(shard.to_json(), compact=True)  # the shard's line of the saved plan
+        saved = out.path(filenames.PLAN_SHARDS)
+        clock("launcher: save shard plan (per shard)", out.write_atomic, saved, line)
+        clock("load shard plan (per shard)", plan.load_shard, out, (0, len(line)))
         located = [image.locator for image in shard.images]
         source = clock("open archive + create shard file", locators.Reader, str(folder), located)
         target = clock(

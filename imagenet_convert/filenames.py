@@ -37,6 +37,8 @@ WORK = ".imagenet-convert"
 """Hidden work folder: the saved plan, done markers, errors, temporaries, lock and Beam's log."""
 PLAN_MANIFEST = f"{WORK}/plan.json"
 PLAN_FOLDER = f"{WORK}/plan"
+PLAN_SHARDS = f"{PLAN_FOLDER}/shards.jsonl"
+"""Every shard's images, a JSON line per shard; ``plan.json`` says where each shard's line is."""
 DONE_FOLDER = f"{WORK}/done"
 ERRORS_FOLDER = f"{WORK}/errors"
 TMP_FOLDER = f"{WORK}/tmp"
@@ -63,10 +65,6 @@ def shard_pattern(split: str) -> str:
 def index_file(shard: str) -> str:
     """DALI's (and the ``tfrecord`` package's) index of a shard: ``index/<shard>.idx``."""
     return f"{INDEX_FOLDER}/{shard}{INDEX_SUFFIX}"
-
-
-def shard_plan(shard: str) -> str:
-    return f"{PLAN_FOLDER}/{shard}.json"
 
 
 def marker(shard: str) -> str:

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -61,14 +61,20 @@ class OutputDir:
                 self.delete([temporary])
             raise
 
-    def write_atomic(self, final: str, data: bytes) -> None:
+    @contextlib.contextmanager
+    def atomic(self, final: str) -> Iterator[BinaryIO]:
+        """A stream whose bytes appear under ``final`` only once it is closed without an error."""
         temporary = self.temporary(final.rsplit("/", 1)[-1])
         with (
             self.removed_on_failure(temporary),
             FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream,
         ):
-            stream.write(data)
+            yield stream
         self.publish(temporary, final)
+
+    def write_atomic(self, final: str, data: bytes) -> None:
+        with self.atomic(final) as stream:
+            stream.write(data)
 
     def write_json(self, final: str, value: Any) -> None:
         self.write_atomic(final, json_bytes(value))

@@ -14,6 +14,7 @@ import ctypes
 import gc
 import hashlib
 import itertools
+import json
 import os
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from imagenet_convert.errors import UsageError
 from imagenet_convert.filenames import shard_name
 from imagenet_convert.layouts import Layout
 from imagenet_convert.layouts.catalogue import Catalogue, XmlFiles
-from imagenet_convert.layouts.locators import Locator
+from imagenet_convert.layouts.locators import Locator, read_file
 from imagenet_convert.layouts.official import ARCHIVES
 from imagenet_convert.layouts.table import ImageTable
 from imagenet_convert.layouts.tree import file_size
@@ -37,8 +38,8 @@ from imagenet_convert.sharding import shard_rows
 
 __all__ = ["ARCHIVES", "Plan", "PlanOptions", "PlannedImage", "Shard", "build_plan", "find_inputs"]
 
-FORMAT_VERSION = 2
-"""2: a shard's images in the seeded permutation's order, as Slim writes them (1: archive order)."""
+FORMAT_VERSION = 3
+"""3: the shards' images saved in one file (2: a file per shard; 1: records in archive order)."""
 SPLITS = ("train", "validation")
 RECORD_OVERHEAD = 600
 """Bytes a record adds to its image (features, framing): for space estimates only."""
@@ -152,6 +153,8 @@ class Shard:
     num_images: int = 0
     image_bytes: int = 0
     """Counted from ``images`` when given; a summary (``summary()``) keeps only these."""
+    plan_span: tuple[int, int] | None = field(default=None, compare=False)
+    """(offset, length) of the shard's line in ``filenames.PLAN_SHARDS``, once the plan is saved."""
 
     def __post_init__(self) -> None:
         if self.images:
@@ -163,14 +166,14 @@ class Shard:
 
     def summary(self) -> Shard:
         """The shard without its images: what the launcher keeps once the plan is saved."""
-        return Shard(self.name, self.split, [], self.num_images, self.image_bytes)
+        return Shard(self.name, self.split, [], self.num_images, self.image_bytes, self.plan_span)
 
     def to_json(self) -> dict[str, Any]:
         """Files are named once per shard: an archive's path is shared by all its images."""
         files: dict[str, int] = {}
         if isinstance(self.images, PlannedRows):
             images = self.images.json_rows(files)
-        else:  # a shard loaded from its plan file
+        else:  # a shard loaded from the saved plan
             images = [
                 [
                     i.filename,
@@ -219,7 +222,7 @@ class Plan:
     """How long each part of planning took (not saved: the plan's content does not depend on it)."""
 
     def forget_images(self) -> None:
-        """Keep shard summaries only: the workers read the images from the saved plan files, and a
+        """Keep shard summaries only: the workers read the images from the saved plan, and a
         launcher holding 1.33 M planned images would keep ~800 MB through the whole write phase."""
         self.shards = [shard.summary() for shard in self.shards]
 
@@ -227,9 +230,15 @@ class Plan:
         return [shard for shard in self.shards if shard.split == split]
 
     def manifest(self) -> dict[str, Any]:
-        """What is saved as ``plan.json`` (the shards' images go to their own files)."""
+        """What is saved as ``plan.json`` (the shards' images go to ``filenames.PLAN_SHARDS``)."""
         shards = [
-            {"name": s.name, "split": s.split, "num_images": s.num_images, "image_bytes": s.image_bytes}
+            {
+                "name": s.name,
+                "split": s.split,
+                "num_images": s.num_images,
+                "image_bytes": s.image_bytes,
+                "plan": list(s.plan_span or ()),
+            }
             for s in self.shards
         ]
         return {
@@ -415,10 +424,18 @@ def give_back_memory() -> None:
 
 
 def save_plan(out: OutputDir, plan: Plan) -> None:
-    """Shard files first, the manifest last: a plan is complete once ``plan.json`` exists."""
-    for shard in plan.shards:
-        data = json_bytes(shard.to_json(), compact=True)
-        out.write_atomic(out.path(filenames.shard_plan(shard.name)), data)
+    """The shards' images first, the manifest last: a plan is complete once ``plan.json`` exists.
+
+    One file of a line per shard, not a file per shard: creating a file cost ~0.6 ms here and
+    ~0.4 s on S3 (SeaweedFS on loopback), i.e. minutes for 1,152 shards.
+    """
+    offset = 0
+    with out.atomic(out.path(filenames.PLAN_SHARDS)) as stream:
+        for shard in plan.shards:
+            line = json_bytes(shard.to_json(), compact=True) + b"\n"
+            stream.write(line)
+            shard.plan_span = (offset, len(line))
+            offset += len(line)
     out.write_json(out.path(filenames.PLAN_MANIFEST), plan.manifest())
 
 
@@ -427,14 +444,19 @@ def load_manifest(out: OutputDir) -> dict[str, Any] | None:
     return out.read_json(path) if out.exists(path) else None
 
 
-def load_shard(out: OutputDir, name: str) -> Shard:
-    return Shard.from_json(out.read_json(out.path(filenames.shard_plan(name))))
+def load_shard(out: OutputDir, span: tuple[int, int]) -> Shard:
+    """A shard's images from the saved plan: one exact ranged read of its line."""
+    line = read_file(out.root, Locator(filenames.PLAN_SHARDS, *span), "the saved plan")
+    return Shard.from_json(json.loads(line))
 
 
 def plan_from_manifest(manifest: dict[str, Any]) -> Plan:
     """The plan saved by an earlier run, as shard summaries (no archive and no shard file is read)."""
     options = PlanOptions(**{**manifest["options"], "splits": tuple(manifest["options"]["splits"])})
-    shards = [Shard(e["name"], e["split"], [], e["num_images"], e["image_bytes"]) for e in manifest["shards"]]
+    shards = [
+        Shard(e["name"], e["split"], [], e["num_images"], e["image_bytes"], tuple(e["plan"]))
+        for e in manifest["shards"]
+    ]
     classes = [devkit.Synset(**synset) for synset in manifest["classes"]]
     return Plan(
         manifest["fingerprint"],

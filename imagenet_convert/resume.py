@@ -51,14 +51,22 @@ def input_mtimes(tree: Tree, inputs: dict[str, Any], validation_labels: str | No
     return mtimes
 
 
+OLDER_FORMATS = {
+    1: "records inside each shard in archive order, i.e. sorted by class, where this version shuffles "
+    "them as Slim does and never mixes both orders in one folder",
+    2: "a plan file per shard, where this version saves the plan in one file",
+}
+"""What each older plan format did differently, for the refusal's message."""
+
+
 def check_format(out: OutputDir, manifest: dict[str, Any]) -> None:
-    """Never mix two plan formats (orders of records) in one folder."""
-    if manifest.get("format_version") != FORMAT_VERSION:
+    """Never resume from a plan this version cannot read, nor mix two orders of records in one folder."""
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        why = OLDER_FORMATS.get(version, "a format this version does not know")
         raise ResumeError(
-            f"{out.root} was written by an older imagenet-convert (plan format "
-            f"{manifest.get('format_version')}, records inside each shard in archive order, i.e. sorted "
-            f"by class); this version writes them shuffled as Slim does and never mixes both orders in "
-            "one folder: pass --overwrite to convert it again, or choose another --output"
+            f"{out.root} was written by an older imagenet-convert (plan format {version}: {why}); pass "
+            "--overwrite to convert it again, or choose another --output"
         )
 
 

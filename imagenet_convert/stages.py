@@ -128,9 +128,10 @@ class WriteShardFn(beam.DoFn):
         manifest = plan.load_manifest(self._out)
         assert manifest is not None, "the plan is saved before the pipeline starts"
         self._classes = plan.class_table(devkit.Synset(**c) for c in manifest["classes"])
+        self._spans = {entry["name"]: tuple(entry["plan"]) for entry in manifest["shards"]}
 
     def process(self, shard_name: str):
-        shard = plan.load_shard(self._out, shard_name)
+        shard = plan.load_shard(self._out, self._spans[shard_name])
         try:
             marker = write_shard(self._out, self._input_dir, shard, self._classes, self._skip_bad)
         except Exception as exc:

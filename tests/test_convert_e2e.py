@@ -155,10 +155,13 @@ def test_a_folder_of_an_older_version_is_refused_then_overwritten(
     old = tmp_path / "old"
     shutil.copytree(converted, old)
     manifest = old / ".imagenet-convert" / "plan.json"
-    manifest.write_text(manifest.read_text().replace('"format_version": 2', '"format_version": 1'))
+    text = manifest.read_text()
+    assert '"format_version": 3' in text
+    manifest.write_text(text.replace('"format_version": 3', '"format_version": 2'))  # the previous release
     refused = convert(mini_imagenet, old)
     assert refused.returncode == 1
-    assert "older imagenet-convert" in refused.stderr and "--overwrite" in refused.stderr
+    assert "older imagenet-convert (plan format 2: a plan file per shard" in refused.stderr
+    assert "--overwrite" in refused.stderr
     assert convert(mini_imagenet, old, "--overwrite").returncode == 0
     assert output_files(old) == output_files(converted)
 

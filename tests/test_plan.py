@@ -99,14 +99,15 @@ def test_a_saved_plan_loads_back_as_it_was(plan: Plan, tmp_path: Path) -> None:
     assert manifest == json.loads(json_bytes(plan.manifest()))
     loaded = plan_from_manifest(manifest)
     assert loaded.shards == [shard.summary() for shard in plan.shards]  # no shard file read
-    for shard in plan.shards:  # planned as rows of columns, loaded as a list
-        loaded_shard = load_shard(out, shard.name)
+    for shard, summary in zip(plan.shards, loaded.shards, strict=True):  # rows of columns, then a list
+        assert summary.plan_span is not None
+        loaded_shard = load_shard(out, summary.plan_span)
         assert loaded_shard.summary() == shard.summary() and loaded_shard.images == list(shard.images)
         assert loaded_shard.to_json() == shard.to_json()  # from the columns, and from PlannedImages
     for kept in ("fingerprint", "options", "inputs", "classes", "warnings", "counts", "skipped"):
         assert getattr(loaded, kept) == getattr(plan, kept), kept
-    saved = sorted(p.name for p in (tmp_path / filenames.PLAN_FOLDER).iterdir())
-    assert saved == sorted(f"{s.name}.json" for s in plan.shards)
+    saved = [p.relative_to(tmp_path).as_posix() for p in (tmp_path / filenames.PLAN_FOLDER).iterdir()]
+    assert saved == [filenames.PLAN_SHARDS], "one file for all shards"
     assert not list((tmp_path / filenames.TMP_FOLDER).iterdir()), "no temporary left behind"
 
 
