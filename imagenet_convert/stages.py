@@ -19,7 +19,6 @@ import time
 from collections import Counter
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -65,11 +64,10 @@ def write_shard(
     digest, stats, class_counts = hashlib.sha256(), Counter(), Counter()
     skipped: list[dict[str, str]] = []
     spans: list[tuple[int, int]] = []
-    temporary, size = out.temporary(shard.name), 0
+    size = 0
     with (
         locators.Reader(input_dir, (image.locator for image in shard.images)) as source,
-        out.removed_on_failure(temporary),
-        FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink,
+        out.atomic(out.path(shard.name)) as sink,
     ):
         created = time.time()  # when the shard's temporary file appeared (run_report.json's first_shard)
         for image in shard.images:
@@ -91,7 +89,6 @@ def write_shard(
             size += len(framed)
             class_counts[image.label] += 1
             stats["boxes"] += len(image.boxes)
-    out.publish(temporary, out.path(shard.name))
     out.write_atomic(out.path(filenames.index_file(shard.name)), index_bytes(spans))
     marker = ShardMarker(
         name=shard.name,
