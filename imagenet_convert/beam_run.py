@@ -49,8 +49,19 @@ def runner_name(args: argparse.Namespace, beam_args: list[str]) -> str:
     return runner
 
 
-def _pipeline_failure(out: OutputDir, exc: Exception, pending: list[Shard]) -> Exception:
-    """One line for a failed pipeline: a full disk, the worker's own error line, or Beam's last line."""
+def _worker_died(pid: int | None, beam_said: str = "") -> faults.WorkerDied:
+    said = f"; Beam said: {beam_said}" if beam_said else ""
+    return faults.WorkerDied(
+        f"worker process {pid} ended while shards were left (killed from outside, e.g. by the "
+        f"out-of-memory killer: fewer --workers use less memory{said}); {faults.RESUME}"
+    )
+
+
+def _pipeline_failure(
+    out: OutputDir, exc: Exception, pending: list[Shard], dead_worker: int | None
+) -> BaseException:
+    """One line for a failed pipeline: a full disk, the worker's own error line, a worker that
+    vanished without one, or Beam's last line."""
     errors = sorted(out.sizes(out.path(filenames.error("*"))))
     line = out.read_bytes(errors[0]).decode().strip() if errors else ""
     if faults.is_disk_full(line or exc):
@@ -59,6 +70,8 @@ def _pipeline_failure(out: OutputDir, exc: Exception, pending: list[Shard]) -> E
     if line:
         return ConversionError(line)
     last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    if dead_worker is not None:
+        return _worker_died(dead_worker, last)
     details = out.path(filenames.BEAM_LOG) if is_local(out.root) else "the log above and the workers' logs"
     return ConversionError(f"the Beam pipeline failed: {last} (details in {details})")
 
@@ -79,12 +92,9 @@ def run_pipeline(
                     | "WriteShards" >> WriteShards(out.root, input_root, args.skip_bad_images, beam_args)
                 )
         except faults.WorkerDied:
-            raise faults.WorkerDied(
-                f"worker process {monitor.dead_worker} ended while shards were left (killed from outside, "
-                f"e.g. by the out-of-memory killer: fewer --workers use less memory); {faults.RESUME}"
-            ) from None
+            raise _worker_died(monitor.dead_worker) from None
         except Exception as exc:
             monitor.halt()
-            raise _pipeline_failure(out, exc, pending) from None
+            raise _pipeline_failure(out, exc, pending, monitor.vanished_worker()) from None
         finally:
             monitor.stop()

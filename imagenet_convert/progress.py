@@ -86,6 +86,15 @@ class ProgressMonitor(threading.Thread):
             self.dead_worker = self._vanished[0]
             os.kill(os.getpid(), faults.WORKER_DIED_SIGNAL)
 
+    def vanished_worker(self) -> int | None:
+        """A worker seen gone, looking once more now: Beam may report the lost worker itself (e.g.
+        "Channel closed prematurely") before the watcher's next look or its grace are over."""
+        if self._vanished is None:
+            dead = self._workers.dead()
+            if dead:
+                self._vanished = dead, time.monotonic()
+        return self._vanished[0] if self._vanished else None
+
     def halt(self) -> None:
         """The pipeline ended (or failed) by itself: nothing more to watch."""
         self._halt.set()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert import filenames, resume
+from imagenet_convert import beam_run, faults, filenames, resume
 from imagenet_convert.errors import UsageError
 from imagenet_convert.layouts import Layout, open_layout
 from imagenet_convert.markers import done_shards
@@ -122,3 +122,17 @@ def test_a_shard_count_below_one_is_a_usage_error(option: str, capsys: pytest.Ca
     with pytest.raises(SystemExit) as stopped:
         parse_args(["--input", "in", "--output", "out", option, "0"])
     assert stopped.value.code == 2 and f"{option} must be at least 1" in capsys.readouterr().err
+
+
+def test_a_failed_pipeline_says_the_workers_line_else_a_vanished_worker(tmp_path: Path) -> None:
+    """Beam may report a killed worker itself ("Channel closed prematurely") before the watcher does."""
+    out = OutputDir(str(tmp_path))
+    lost = RuntimeError("Traceback (most recent call last):\n...\nChannel closed prematurely.")
+    died = str(beam_run._pipeline_failure(out, lost, [], dead_worker=4321))
+    assert "worker process 4321 ended" in died and "Beam said: Channel closed prematurely." in died
+    assert died.endswith(faults.RESUME)
+    failed = str(beam_run._pipeline_failure(out, lost, [], dead_worker=None))
+    assert failed.startswith("the Beam pipeline failed: Channel closed prematurely.")
+    own = "train-00000-of-00004: n01440764_1.JPEG: not an image"
+    out.write_atomic(out.path(filenames.error("train-00000-of-00004")), f"{own}\n".encode())
+    assert str(beam_run._pipeline_failure(out, lost, [], dead_worker=4321)) == own
