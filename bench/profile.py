@@ -179,6 +179,7 @@ def run(ws: Workspace, bench_set: datasets.BenchSet = datasets.STANDARD, shard_c
     text_path = ws.results / (
         "profile.txt" if bench_set is datasets.STANDARD else f"profile-{bench_set.name}.txt"
     )
+    text_path.parent.mkdir(parents=True, exist_ok=True)  # a fresh checkout has no results folder yet
     text_path.write_text(text)
     result = {
         "shards": len(shards),
