@@ -33,6 +33,7 @@ def planned_steps(ws: Workspace, folder: Path, memory_scaling: bool) -> dict[str
     found: dict[str, Callable[[], Measurement]] = {
         "read_floor": partial(steps.read_floor, ws, archives),
         "write_floor": partial(steps.write_floor, ws, archives),
+        "write_floor_direct": partial(steps.write_floor, ws, archives, True),
         "extract_warm": partial(steps.extraction, ws, archives, False),
         "convert_warm": partial(steps.conversion, ws, "convert (warm)", folder, archives, False),
         "read_floor_cold": partial(steps.read_floor, ws, archives, True),
@@ -97,6 +98,7 @@ def figures(runs: dict[str, Measurement]) -> dict[str, Any]:
         "cold_convert_over_extract": ratio(wall["convert_cold"], wall["extract_cold"]),
         "warm_convert_over_read_floor": ratio(wall["convert_warm"], wall["read_floor"]),
         "warm_convert_over_write_floor": ratio(wall["convert_warm"], wall["write_floor"]),
+        "warm_convert_over_direct_write_floor": ratio(wall["convert_warm"], wall["write_floor_direct"]),
         "cold_convert_over_read_floor": ratio(wall["convert_cold"], wall["read_floor"]),
         "cold_convert_over_cold_read_floor": ratio(wall["convert_cold"], wall["read_floor_cold"]),
         "write_images_per_s_1_worker": _write_rate(runs["workers_1"]),
@@ -170,7 +172,8 @@ def summary_text(values: dict[str, Any]) -> str:
     lines = [
         f"\nwarm: conversion/extraction {values['warm_convert_over_extract']}, conversion/read floor "
         f"{values['warm_convert_over_read_floor']}, conversion/write floor "
-        f"{values['warm_convert_over_write_floor']}",
+        f"{values['warm_convert_over_write_floor']} (dd oflag=direct: "
+        f"{values['warm_convert_over_direct_write_floor']})",
         f"cold: conversion/extraction {values['cold_convert_over_extract']}, conversion/read floor (warm) "
         f"{values['cold_convert_over_read_floor']}, conversion/cold read floor "
         f"{values['cold_convert_over_cold_read_floor']}",

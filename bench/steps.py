@@ -118,18 +118,19 @@ def read_floor(ws: Workspace, archives: list[Path], cold: bool = False) -> Measu
     return _measure(ws, f"read floor ({'cold' if cold else 'warm'})", command, archives, cold)
 
 
-def write_floor(ws: Workspace, archives: list[Path]) -> Measurement:
+def write_floor(ws: Workspace, archives: list[Path], direct: bool = False) -> Measurement:
     """``dd`` as many bytes as the image archives hold into one new file, no ``sync``: the disk's share.
 
     A conversion writes about that much (records are the images plus ~1%), so when its write phase
-    comes close to this, it is bound by the disk's writeback, not by its CPU.
+    comes close to this, it is bound by the disk, not by its CPU. ``direct``: ``oflag=direct``,
+    around the page cache, as the converter writes its shards (``imagenet_convert/direct_file.py``).
     """
-    name = "write floor: dd, archive bytes (no sync)"
+    name = f"write floor: dd{' oflag=direct' if direct else ''}, archive bytes (no sync)"
     scratch = ws.scratch(name)
     scratch.mkdir()
     megabytes = sum(path.stat().st_size for path in archives) >> 20
     command = ["dd", "if=/dev/zero", f"of={scratch / 'zeros'}", "bs=1M", f"count={megabytes}", "status=none"]
-    measurement = _measure(ws, name, command, archives, cold=False)
+    measurement = _measure(ws, name, command + ["oflag=direct"] * direct, archives, cold=False)
     remove(scratch)
     return measurement
 

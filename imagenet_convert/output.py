@@ -18,6 +18,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert import filenames
+from imagenet_convert.direct_file import DirectFile
 
 
 class OutputDir:
@@ -62,15 +63,23 @@ class OutputDir:
             raise
 
     @contextlib.contextmanager
-    def atomic(self, final: str) -> Iterator[BinaryIO]:
-        """A stream whose bytes appear under ``final`` only once it is closed without an error."""
+    def atomic(self, final: str, direct: bool = False) -> Iterator[BinaryIO | DirectFile]:
+        """A stream whose bytes appear under ``final`` only once it is closed without an error.
+
+        ``direct``: a local file is written around the page cache (``direct_file``), for large
+        files the run does not read back.
+        """
         temporary = self.temporary(final.rsplit("/", 1)[-1])
-        with (
-            self.removed_on_failure(temporary),
-            FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as stream,
-        ):
+        with self.removed_on_failure(temporary), self._create(temporary, direct) as stream:
             yield stream
         self.publish(temporary, final)
+
+    @staticmethod
+    def _create(path: str, direct: bool) -> BinaryIO | DirectFile:
+        if direct and "://" not in path:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return DirectFile(path)
+        return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
     def write_atomic(self, final: str, data: bytes) -> None:
         with self.atomic(final) as stream:

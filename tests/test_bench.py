@@ -86,6 +86,7 @@ def test_standard_figures_table_and_targets_from_made_up_runs() -> None:
     runs = {
         "read_floor": _measurement("read floor (warm)", 2.5),
         "write_floor": _measurement("write floor", 12.0),
+        "write_floor_direct": _measurement("write floor, direct", 4.0),
         "extract_warm": _measurement("extract (warm)", 24.0),
         "convert_warm": _conversion("convert (warm)", 10.0, 7.0),
         "read_floor_cold": _measurement("read floor (cold)", 30.0),
@@ -98,6 +99,7 @@ def test_standard_figures_table_and_targets_from_made_up_runs() -> None:
     runs["convert_cold"].extra["all_tries_s"] = [45.0, 60.0, 80.0]
     values = standard.figures(runs)
     assert values["warm_convert_over_extract"] == round(10 / 24, 3)
+    assert values["warm_convert_over_direct_write_floor"] == 2.5
     assert values["cold_convert_over_extract_median"] == round(80 / 90, 3)  # pairs: 0.64, 1.2, 0.89
     assert values["shard_cpu_us_per_image_2_workers"] == 150.0
     assert values["write_speedup_2_over_1"] == round(24 / 13, 3)
