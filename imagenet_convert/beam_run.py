@@ -8,14 +8,14 @@ import argparse
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert import faults, filenames
+from imagenet_convert import faults, filenames, processes
 from imagenet_convert.beam_args import DASK_RUNNER
 from imagenet_convert.beam_logs import beam_logs_to, temporary_files_in
 from imagenet_convert.markers import done_markers
 from imagenet_convert.output import OutputDir
 from imagenet_convert.output_checks import OutputError, free_bytes, is_local
 from imagenet_convert.plan import Shard, bytes_to_write
-from imagenet_convert.progress import ProgressMonitor
+from imagenet_convert.progress import ERROR_GRACE, ProgressMonitor
 from imagenet_convert.stages import ConversionError, WriteShards
 
 
@@ -82,7 +82,8 @@ def run_pipeline(
     """Write the pending shards on Beam, with a progress bar; raise one clear error when it fails."""
     names = [shard.name for shard in pending]
     with beam_logs_to(out) as stream, temporary_files_in(out):
-        monitor = ProgressMonitor(out, pending, stream)
+        local = runner_name(args, beam_args).startswith("FnApiRunner")
+        monitor = ProgressMonitor(out, pending, stream, local)
         monitor.start()
         try:
             with beam.Pipeline(options=beam_options(args, beam_args)) as pipeline:
@@ -91,8 +92,13 @@ def run_pipeline(
                     | "ShardNames" >> beam.Create(names)
                     | "WriteShards" >> WriteShards(out.root, input_root, args.skip_bad_images, beam_args)
                 )
-        except faults.WorkerDied:
-            raise _worker_died(monitor.dead_worker) from None
+        except faults.StopWaiting:
+            if not monitor.stopped_after_error:
+                raise _worker_died(monitor.dead_worker) from None
+            monitor.halt()
+            processes.end_all()  # the workers Beam left waiting
+            stuck = RuntimeError(f"a shard failed and Beam had not ended the run {ERROR_GRACE:.0f} s later")
+            raise _pipeline_failure(out, stuck, pending, None) from None
         except Exception as exc:
             monitor.halt()
             raise _pipeline_failure(out, exc, pending, monitor.vanished_worker()) from None

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 DISK_FULL = {errno.ENOSPC: os.strerror(errno.ENOSPC), errno.EDQUOT: os.strerror(errno.EDQUOT)}
 RESUME = "run the same command again to resume"
-WORKER_DIED_SIGNAL = signal.SIGUSR1
+WATCHER_SIGNAL = signal.SIGUSR1
 """Sent by the launcher's own watcher thread to its main thread, which is blocked inside Beam."""
 
 
@@ -28,11 +28,16 @@ class Interrupted(BaseException):
         self.exit_status = 128 + signum
 
 
-class WorkerDied(BaseException):
-    """A local worker process vanished (``kill -9``, the out-of-memory killer) while shards were left.
+class StopWaiting(BaseException):
+    """The launcher's watcher saw that Beam will not end the run by itself: a local worker vanished,
+    or a shard failed and Beam kept waiting for its bundle.
 
-    Raised inside Beam's code, which must not mistake it for an error of its own.
+    Raised inside Beam's code (by the watcher's signal), which must not mistake it for its own error.
     """
+
+
+class WorkerDied(BaseException):
+    """A local worker process vanished (``kill -9``, the out-of-memory killer) while shards were left."""
 
 
 def size(number: float) -> str:
@@ -64,18 +69,18 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def _raise_worker_died(signum: int, frame: FrameType | None) -> None:
-    raise WorkerDied("a worker process ended unexpectedly")
+def _raise_stop_waiting(signum: int, frame: FrameType | None) -> None:
+    raise StopWaiting("the watcher stopped the run")
 
 
 def install_handlers() -> None:
-    """SIGINT and SIGTERM raise :class:`Interrupted`; the watcher's signal raises :class:`WorkerDied`."""
+    """SIGINT and SIGTERM raise :class:`Interrupted`; the watcher's signal raises :class:`StopWaiting`."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _raise_interrupted)
-    signal.signal(WORKER_DIED_SIGNAL, _raise_worker_died)
+    signal.signal(WATCHER_SIGNAL, _raise_stop_waiting)
 
 
 def ignore_further_signals() -> None:
     """While stopping: a second Ctrl-C or a late watcher signal must not cut the clean-up short."""
-    for signum in (signal.SIGINT, signal.SIGTERM, WORKER_DIED_SIGNAL):
+    for signum in (signal.SIGINT, signal.SIGTERM, WATCHER_SIGNAL):
         signal.signal(signum, signal.SIG_IGN)

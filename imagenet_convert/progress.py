@@ -37,22 +37,30 @@ def class_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 WORKER_GRACE = 5.0
 """Seconds a vanished worker is given before the run is declared broken (see ProgressMonitor)."""
+ERROR_GRACE = 10.0
+"""Seconds Beam is given to end the run after a shard's error line appeared (see ProgressMonitor)."""
 
 
 class ProgressMonitor(threading.Thread):
     """Polls the output folder (temporary files, done markers) to draw a bar with rate and ETA.
 
-    It also watches the local runner's worker processes: one killed from outside leaves Beam
-    waiting forever, so the monitor then signals the main thread (see :mod:`faults`).
+    It also watches the local runner: a worker killed from outside leaves Beam waiting forever,
+    and so, now and then, does a worker's failed bundle (seen with a full disk: both workers idle,
+    the launcher waiting for their replies). The monitor then signals the main thread (see
+    :mod:`faults`). ``local``: the local multi-process runner, which never retries a failed
+    bundle, so a shard's error line means the run has failed; remote runners may retry it.
     """
 
-    def __init__(self, out: OutputDir, pending: list[Shard], stream: TextIO):
+    def __init__(self, out: OutputDir, pending: list[Shard], stream: TextIO, local: bool):
         super().__init__(daemon=True)
         self._out, self._pending = out, {shard.name: shard.image_bytes for shard in pending}
         self._halt = threading.Event()
+        self._local = local
         self._workers = processes.WorkerWatch()
         self._vanished: tuple[int, float] | None = None
+        self._failed_since: float | None = None
         self.dead_worker: int | None = None
+        self.stopped_after_error = False
         self._bar = tqdm(
             total=sum(self._pending.values()),
             unit="B",
@@ -73,6 +81,7 @@ class ProgressMonitor(threading.Thread):
         self._bar.n = min(self._bar.total, sum(self._pending[name] for name in done) + partial)
         self._bar.set_postfix_str(f"{len(done)}/{len(self._pending)} shards", refresh=True)
         self._watch_workers(len(done) < len(self._pending))
+        self._watch_errors()
 
     def _watch_workers(self, shards_left: bool) -> None:
         """Signal the main thread once a worker has been gone for WORKER_GRACE seconds with shards left:
@@ -84,7 +93,19 @@ class ProgressMonitor(threading.Thread):
             return
         if time.monotonic() - self._vanished[1] > WORKER_GRACE:
             self.dead_worker = self._vanished[0]
-            os.kill(os.getpid(), faults.WORKER_DIED_SIGNAL)
+            os.kill(os.getpid(), faults.WATCHER_SIGNAL)
+
+    def _watch_errors(self) -> None:
+        """Signal the main thread once a shard's error line is ERROR_GRACE seconds old on the local
+        runner: Beam normally fails the pipeline within a second or two of it."""
+        if not self._local or self._halt.is_set() or self.stopped_after_error or self.dead_worker is not None:
+            return
+        if self._failed_since is None:
+            if self._out.sizes(self._out.path(filenames.error("*"))):
+                self._failed_since = time.monotonic()
+        elif time.monotonic() - self._failed_since > ERROR_GRACE:
+            self.stopped_after_error = True
+            os.kill(os.getpid(), faults.WATCHER_SIGNAL)
 
     def vanished_worker(self) -> int | None:
         """A worker seen gone, looking once more now: Beam may report the lost worker itself (e.g.

@@ -92,8 +92,8 @@ def write_shard(
             size += length
             class_counts[image.label] += 1
             stats["boxes"] += len(image.boxes)
-        if isinstance(sink, DirectFile):
-            helper_cpu = sink.helper_cpu_seconds  # the writes' own thread, so far (close adds to ours)
+    if isinstance(sink, DirectFile):
+        helper_cpu = sink.helper_cpu_seconds  # its helper thread's writes, all finished once closed
     out.write_atomic(out.path(filenames.index_file(shard.name)), index_bytes(spans))
     marker = ShardMarker(
         name=shard.name,
