@@ -8,7 +8,7 @@ import argparse
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert import faults, filenames, processes
+from imagenet_convert import faults, filenames
 from imagenet_convert.beam_args import DASK_RUNNER
 from imagenet_convert.beam_logs import beam_logs_to, temporary_files_in
 from imagenet_convert.markers import done_markers
@@ -96,9 +96,8 @@ def run_pipeline(
             if not monitor.stopped_after_error:
                 raise _worker_died(monitor.dead_worker) from None
             monitor.halt()
-            processes.end_all()  # the workers Beam left waiting
             stuck = RuntimeError(f"a shard failed and Beam had not ended the run {ERROR_GRACE:.0f} s later")
-            raise _pipeline_failure(out, stuck, pending, None) from None
+            raise faults.EndedByWatcher(_pipeline_failure(out, stuck, pending, None)) from None
         except Exception as exc:
             monitor.halt()
             raise _pipeline_failure(out, exc, pending, monitor.vanished_worker()) from None

@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    except faults.WorkerDied as exc:
+    except faults.EndedByWatcher as exc:  # a vanished worker, or a failed shard Beam left unanswered
         _stop(f"error: {exc}", 1)
     except faults.Interrupted as exc:
         _stop(f"interrupted; {faults.RESUME}", exc.exit_status)

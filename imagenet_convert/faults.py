@@ -36,7 +36,12 @@ class StopWaiting(BaseException):
     """
 
 
-class WorkerDied(BaseException):
+class EndedByWatcher(BaseException):
+    """A run the watcher ended: its one line is printed and the launcher exits without waiting for
+    Beam's threads, which may wait forever."""
+
+
+class WorkerDied(EndedByWatcher):
     """A local worker process vanished (``kill -9``, the out-of-memory killer) while shards were left."""
 
 
