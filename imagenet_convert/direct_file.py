@@ -83,7 +83,7 @@ class DirectFile:
     def write(self, data: bytes) -> int:
         size, end = len(data), self._fill + len(data)
         if end < self._size:  # the common case: a record's chunk fits in the current buffer
-            self._buffers[self._current][self._fill : end] = data
+            self._views[self._current][self._fill : end] = data
             self._fill = end
             return size
         view, done = memoryview(data), 0

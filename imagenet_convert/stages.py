@@ -65,7 +65,7 @@ def write_shard(
     digest, stats, class_counts = hashlib.sha256(), Counter(), Counter()
     skipped: list[dict[str, str]] = []
     spans: list[tuple[int, int]] = []
-    size, helper_cpu = 0, 0.0
+    size = 0
     with (
         locators.Reader(input_dir, (image.locator for image in shard.images)) as source,
         out.atomic(out.path(shard.name), direct=True) as sink,
@@ -92,8 +92,8 @@ def write_shard(
             size += length
             class_counts[image.label] += 1
             stats["boxes"] += len(image.boxes)
-    if isinstance(sink, DirectFile):
-        helper_cpu = sink.helper_cpu_seconds  # its helper thread's writes, all finished once closed
+    # a local shard's writes ran in its helper thread, all finished once it was closed
+    helper_cpu = sink.helper_cpu_seconds if isinstance(sink, DirectFile) else 0.0
     out.write_atomic(out.path(filenames.index_file(shard.name)), index_bytes(spans))
     marker = ShardMarker(
         name=shard.name,
