@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagenet_convert.trainer import flags, nets
+from imagenet_convert.trainer import flags, nets_factory
 from tests.trainer_support import Shape, run_steps, train_argv, write_dataset
 
 SMALLEST_SIZE = {
@@ -31,7 +31,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_model_is_listed() -> None:
-    assert set(SMALLEST_SIZE) == set(nets.ARCHITECTURES)
+    assert set(SMALLEST_SIZE) == set(nets_factory.ARCHITECTURES)
 
 
 @pytest.mark.parametrize("model", SMALLEST_SIZE)

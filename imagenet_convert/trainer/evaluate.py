@@ -13,7 +13,7 @@ import tensorflow as tf
 import tf_slim as slim
 
 from imagenet_convert.errors import UsageError
-from imagenet_convert.trainer import checkpoints, data, flags, nets, preprocessing
+from imagenet_convert.trainer import checkpoints, data, flags, nets_factory, preprocessing
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class _Batch:
 
 def _batch(args: argparse.Namespace, split: data.Split) -> _Batch:
     """The evaluation graph over one batch from the split, in the default graph."""
-    arch = nets.architecture(args.model_name)
+    arch = nets_factory.architecture(args.model_name)
     size = args.eval_image_size or arch.default_image_size
     preprocess = preprocessing.get_preprocessing(
         args.preprocessing_name or args.model_name, is_training=False
@@ -55,7 +55,9 @@ def _batch(args: argparse.Namespace, split: data.Split) -> _Batch:
         labels_offset=args.labels_offset,
     )
     images, labels = tf.compat.v1.data.make_one_shot_iterator(batches).get_next()
-    network = nets.network_fn(args.model_name, split.num_classes - args.labels_offset, 0.0, is_training=False)
+    network = nets_factory.get_network_fn(
+        args.model_name, split.num_classes - args.labels_offset, 0.0, is_training=False
+    )
     logits, _ = network(images)
     predictions = tf.argmax(logits, 1)
     return _Batch(

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from imagenet_convert.errors import UsageError
-from imagenet_convert.trainer import checkpoints, data, flags, nets, preprocessing
+from imagenet_convert.trainer import checkpoints, data, flags, nets_factory, preprocessing
 from imagenet_convert.trainer.evaluate import restorer
 
 JPEG_SIGNATURE = "serving_default"
@@ -40,7 +40,7 @@ def class_texts(dataset_dir: str | None, num_classes: int, labels_offset: int) -
 
 def _classifier(args: argparse.Namespace, texts: list[str]) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     """Preprocessed batch -> the signature outputs; each call reuses the same variables."""
-    network = nets.network_fn(args.model_name, len(texts), 0.0, is_training=False)
+    network = nets_factory.get_network_fn(args.model_name, len(texts), 0.0, is_training=False)
     k = min(TOP_K, len(texts))
 
     def classify(images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -69,7 +69,7 @@ def _signatures(
     preprocess = preprocessing.get_preprocessing(
         args.preprocessing_name or args.model_name, is_training=False
     )
-    size = args.image_size or nets.architecture(args.model_name).default_image_size
+    size = args.image_size or nets_factory.architecture(args.model_name).default_image_size
     no_boxes = tf.zeros([0, 4])
     classify = _classifier(args, texts)
     jpeg = tf.compat.v1.placeholder(tf.string, [None], name="jpeg_bytes")

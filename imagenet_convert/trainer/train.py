@@ -19,7 +19,7 @@ import tensorflow as tf
 import tf_slim as slim
 
 from imagenet_convert.errors import UsageError
-from imagenet_convert.trainer import checkpoints, data, flags, nets, preprocessing
+from imagenet_convert.trainer import checkpoints, data, flags, nets_factory, preprocessing
 
 Optimizer = tf.compat.v1.train.Optimizer
 InitFn = Callable[[tf.compat.v1.train.Scaffold, tf.compat.v1.Session], None]
@@ -130,7 +130,10 @@ def add_losses(
 
 
 def create_clones(
-    args: argparse.Namespace, network: nets.NetworkFn, next_batch: Callable[[], tuple], num_classes: int
+    args: argparse.Namespace,
+    network: nets_factory.NetworkFn,
+    next_batch: Callable[[], tuple],
+    num_classes: int,
 ) -> list[Clone]:
     """model_deploy's ``create_clones``: each clone takes its own batch; clones after the first reuse
     the variables, which live on the CPU when there are several clones."""
@@ -229,9 +232,9 @@ def build(args: argparse.Namespace, split: data.Split) -> TrainGraph:
         tf.compat.v1.set_random_seed(args.seed)
     with tf.device("/device:CPU:0" if args.num_clones > 1 else ""):
         global_step = tf.compat.v1.train.get_or_create_global_step()
-    arch = nets.architecture(args.model_name)
+    arch = nets_factory.architecture(args.model_name)
     num_classes = split.num_classes - args.labels_offset
-    network = nets.network_fn(
+    network = nets_factory.get_network_fn(
         args.model_name,
         num_classes,
         args.weight_decay,
