@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 
 from imagenet_convert.errors import DatasetError, UsageError
+from imagenet_convert.trainer import nets_factory, preprocessing
 
 # Slim's parameter-server and contrib-only flags: accepted for command-line compatibility, refused
 # when set, with the reason (flag -> (default, why it cannot work here)).
@@ -46,9 +47,22 @@ def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_te
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:
     """Flags the three commands share, with Slim's defaults."""
-    parser.add_argument("--model_name", default="inception_v3", help="the architecture, Slim's name")
     parser.add_argument(
-        "--preprocessing_name", default=None, help="preprocessing to use; by default chosen by --model_name"
+        "--model_name",
+        default="inception_v3",
+        choices=list(nets_factory.ARCHITECTURES),
+        metavar="NAME",
+        help="the architecture, by Slim's name: " + ", ".join(nets_factory.ARCHITECTURES),
+    )
+    parser.add_argument(
+        "--preprocessing_name",
+        default=None,
+        choices=[*preprocessing.FAMILIES, *nets_factory.ARCHITECTURES],
+        metavar="NAME",
+        help="vgg, inception, lenet, cifarnet or a model name; default: --model_name's, as Slim's factory "
+        "maps it, except resnet_v2_* (Inception's, with which Slim's ResNet-v2 checkpoints were trained; "
+        "'vgg' is Slim's choice) and names Slim's factory lacks (alexnet_v2, overfeat: vgg; "
+        "mobilenet_v1_0xx: inception; nasnet_cifar: cifarnet)",
     )
     parser.add_argument(
         "--labels_offset",

@@ -116,7 +116,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         224,
         "inception",
     ),
-    **_family(_OURS + "nasnet", {"nasnet_cifar": "build_nasnet_cifar"}, "cifar_arg_scope", 32, "inception"),
+    **_family(_OURS + "nasnet", {"nasnet_cifar": "build_nasnet_cifar"}, "cifar_arg_scope", 32, "cifarnet"),
     **_family(
         _OURS + "nasnet", {"nasnet_mobile": "build_nasnet_mobile"}, "mobile_arg_scope", 224, "inception"
     ),

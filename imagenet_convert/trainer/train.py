@@ -216,7 +216,7 @@ def _input(args: argparse.Namespace, split: data.Split, image_size: int) -> Call
     with tf.device("/device:CPU:0"):
         batches = data.train_batches(
             split,
-            lambda image, boxes: preprocess(image, boxes, image_size),
+            lambda image, boxes: preprocess(image, boxes, image_size, image_size),
             batch_size=args.batch_size,
             num_readers=args.num_readers,
             num_threads=args.num_preprocessing_threads,
