@@ -10,8 +10,10 @@ import argparse
 import sys
 from collections.abc import Callable
 
+import tensorflow as tf
+
 from imagenet_convert.errors import DatasetError, UsageError
-from imagenet_convert.trainer import nets_factory, preprocessing
+from imagenet_convert.trainer import memory, nets_factory, preprocessing
 
 # Slim's parameter-server and contrib-only flags: accepted for command-line compatibility, refused
 # when set, with the reason (flag -> (default, why it cannot work here)).
@@ -212,13 +214,22 @@ def split_scopes(text: str | None) -> list[str]:
     return [scope.strip() for scope in text.split(",") if scope.strip()] if text else []
 
 
+def _describe(args: argparse.Namespace) -> str:
+    """The run in a few words, for messages: ``vgg_416 at --batch_size 8``."""
+    return f"{args.model_name} at --batch_size {getattr(args, 'batch_size', 1)}"
+
+
 def run_command(command: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> int:
     """Run a command after refusing what cannot work; exit 2 for a usage error, 1 for missing shards."""
     try:
         reason = refusal(args)
         if reason:
             raise UsageError(reason)
-        command(args)
+        with memory.guard(_describe(args)):
+            command(args)
+    except tf.errors.ResourceExhaustedError as error:  # a device's allocator (GPU) says so itself
+        print(memory.message(_describe(args), error.message.splitlines()[0]), file=sys.stderr)
+        return 1
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
