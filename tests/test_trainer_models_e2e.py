@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.cli import run_cli
-from tests.test_trainer_nets import is_training_state, slim_variables
+from tests.test_trainer_nets import is_training_state, slim_model_variables
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def test_one_step_then_evaluate_and_export(name: str, converted: Path, tmp_path:
     )
     assert trained.returncode == 0, trained.stderr[-3000:]
     saved = dict(tf.train.list_variables(str(run)))
-    wanted = slim_variables(name, 11)
+    wanted = slim_model_variables(name, 11)
     assert {key: saved.get(key) for key in wanted} == wanted
     assert [key for key in saved if key not in wanted and not is_training_state(key, wanted)] == []
     assert saved["global_step"] == [] and tf.train.load_variable(str(run), "global_step") == 1

@@ -36,6 +36,17 @@ def slim_variables(name: str, num_classes: int) -> dict[str, list[int]]:
     return spec()["variables"][str(num_classes)][name]
 
 
+def slim_model_variables(name: str, num_classes: int) -> dict[str, list[int]]:
+    """The specification less NASNet's stray ``.../global_step``: Slim's drop path makes one inside the
+    network when no global step exists yet (as when the specification was made), never in a training
+    graph, whose global step comes first, in Slim's train script as in ours."""
+    return {
+        key: shape
+        for key, shape in slim_variables(name, num_classes).items()
+        if not key.endswith("/global_step")
+    }
+
+
 @pytest.fixture(scope="module")
 def ten_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Shards of 10 classes: 11 logits with Slim's background class, as the specification's."""
@@ -73,14 +84,14 @@ def test_imagenets_1001_classes(name: str) -> None:
     assert network_variables(name, 1001) == slim_variables(name, 1001)
 
 
-@pytest.mark.parametrize("name", ["lenet", "mobilenet_v1_025", "nasnet_cifar"])
+@pytest.mark.parametrize("name", ["lenet", "mobilenet_v2_035"])  # nasnet_cifar: test_trainer_models_e2e.py
 def test_training_graph_adds_only_training_state(name: str, ten_classes: Path, tmp_path: Path) -> None:
     argv = train_argv(ten_classes, tmp_path, name, "--batch_size", "1", "--moving_average_decay", "0.999")
     args = flags.train_parser().parse_args(argv)
     with tf.Graph().as_default():
         train.build(args, data.load_split(args.dataset_dir, args.dataset_split_name))
         made = {v.op.name: v.shape.as_list() for v in tf.compat.v1.global_variables()}
-    wanted = slim_variables(name, 11)
+    wanted = slim_model_variables(name, 11)
     assert {key: made.get(key) for key in wanted} == wanted
     assert [key for key in made if key not in wanted and not is_training_state(key, wanted)] == []
 
