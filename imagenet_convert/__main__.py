@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("imagenet_convert.trainer.export", "export a checkpoint as a SavedModel taking JPEG bytes"),
     "demo": ("imagenet_convert.demo", "generate, convert, train, evaluate and predict on a miniature"),
 }
+TENSORFLOW_COMMANDS = ("train", "evaluate", "export")
+"""Commands whose module imports TensorFlow, which therefore loads quietly first (``trainer.quiet``)."""
 
 
 def _usage() -> str:
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"error: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    if command in TENSORFLOW_COMMANDS:
+        from imagenet_convert.trainer import quiet
+
+        quiet.load_tensorflow(quiet.verbose_requested(rest))
     root = logging.getLogger()
     root.setLevel(logging.ERROR)  # Beam warns at import about optional GCP clients we do not use
     module = importlib.import_module(COMMANDS[command][0])

@@ -76,13 +76,14 @@ EVAL_DEFAULTS = {
     "moving_average_decay": None,
     "eval_image_size": None,
     "master": "",
+    "verbose": False,
 }
 
 
 def test_train_flags_have_the_seed_names_and_defaults() -> None:
     parsed = vars(flags.train_parser().parse_args([]))
     assert {name: parsed[name] for name in SEED_DEFAULTS} == SEED_DEFAULTS
-    assert set(parsed) - set(SEED_DEFAULTS) == {"seed", "batch_norm_decay"}
+    assert set(parsed) - set(SEED_DEFAULTS) == {"seed", "batch_norm_decay", "verbose"}
 
 
 def test_eval_flags_have_slims_names_and_defaults() -> None:

@@ -141,7 +141,13 @@ def train_parser() -> argparse.ArgumentParser:
     _add_bool(p, "sync_replicas", False, "refused when set")
     p.add_argument("--replicas_to_aggregate", type=int, default=1, help="refused when set")
     p.add_argument("--task", type=int, default=0, help="refused when set")
+    add_verbose_flag(p)
     return p
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
+    """``--verbose``: TensorFlow's own start-up lines and warnings, hidden by default (``quiet``)."""
+    _add_bool(parser, "verbose", False, "(not in Slim) show TensorFlow's log lines and warnings")
 
 
 def eval_parser() -> argparse.ArgumentParser:
@@ -159,6 +165,7 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval_image_size", type=int, default=None, help="default: the model's own size")
     p.add_argument("--max_num_batches", type=int, default=None, help="default: the whole split")
     p.add_argument("--master", default="", help="refused when set")
+    add_verbose_flag(p)
     return p
 
 
@@ -177,6 +184,7 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset_dir", default=None, help="for labels.txt and num_classes")
     p.add_argument("--num_classes", type=int, default=None, help="without --dataset_dir; default 1001")
     p.add_argument("--image_size", type=int, default=None, help="default: the model's own size")
+    add_verbose_flag(p)
     return p
 
 
