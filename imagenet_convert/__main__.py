@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("imagenet_convert.show", "draw a contact sheet of converted records (PNG) to look at"),
     "fake": ("imagenet_convert.fake.cli", "generate a faithful miniature ILSVRC2012 download"),
     "train": ("imagenet_convert.trainer.train", "train a TF-Slim model on converted shards"),
+    "cluster": (
+        "imagenet_convert.trainer.loopback",
+        "train on a cluster of processes here: 1 ps + N workers",
+    ),
     "evaluate": ("imagenet_convert.trainer.evaluate", "evaluate a checkpoint: top-1, top-5, loss"),
     "export": ("imagenet_convert.trainer.export", "export a checkpoint as a SavedModel taking JPEG bytes"),
     "demo": ("imagenet_convert.demo", "generate, convert, train, evaluate and predict on a miniature"),

@@ -12,20 +12,6 @@ from collections.abc import Callable
 
 from imagenet_convert.errors import DatasetError, UsageError
 
-# Slim's parameter-server and contrib-only flags: accepted for command-line compatibility, refused
-# when set, with the reason (flag -> (default, why it cannot work here)).
-_PARAMETER_SERVER = (
-    "parameter-server training (tf.train.Supervisor, SyncReplicasOptimizer, a remote master) is gone "
-    "from TensorFlow 2; train on one machine, with --num_clones for several GPUs"
-)
-UNSUPPORTED: dict[str, tuple[object, str]] = {
-    "master": ("", _PARAMETER_SERVER),
-    "num_ps_tasks": (0, _PARAMETER_SERVER),
-    "worker_replicas": (1, _PARAMETER_SERVER),
-    "sync_replicas": (False, _PARAMETER_SERVER),
-    "replicas_to_aggregate": (1, _PARAMETER_SERVER),
-    "task": (0, _PARAMETER_SERVER),
-}
 _QUANTIZE = "quantization-aware training used tf.contrib.quantize, which TensorFlow 2 no longer has"
 
 
@@ -135,14 +121,65 @@ def train_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=None, help="(not in Slim) graph and input-order seed")
     p.add_argument("--quantize_delay", type=int, default=-1, help="refused when >= 0: " + _QUANTIZE)
-    p.add_argument("--master", default="", help="refused when set")
-    p.add_argument("--num_ps_tasks", type=int, default=0, help="refused when set")
-    p.add_argument("--worker_replicas", type=int, default=1, help="refused when set")
-    _add_bool(p, "sync_replicas", False, "refused when set")
-    p.add_argument("--replicas_to_aggregate", type=int, default=1, help="refused when set")
-    p.add_argument("--task", type=int, default=0, help="refused when set")
+    _add_cluster_flags(p)
+    _add_bool(
+        p,
+        "synthetic_input",
+        False,
+        "(not in Slim) train on one random batch of the same shape instead of the shards: the model's own "
+        "speed, without the input pipeline",
+    )
     add_verbose_flag(p)
     return p
+
+
+def _add_cluster_flags(parser: argparse.ArgumentParser) -> None:
+    """Slim's between-graph replication flags, and the cluster's addresses (docs/cluster.md)."""
+    parser.add_argument(
+        "--master",
+        default="",
+        help="session target; default: this task's own server when the cluster is described (TF_CONFIG or "
+        "--ps_hosts/--worker_hosts), else local. Alone, with --num_ps_tasks, a server started elsewhere",
+    )
+    parser.add_argument(
+        "--num_ps_tasks",
+        type=int,
+        default=0,
+        help="parameter servers (0: local); a described cluster sets it",
+    )
+    parser.add_argument(
+        "--worker_replicas", type=int, default=1, help="workers in the cluster; a described cluster sets it"
+    )
+    _add_bool(
+        parser, "sync_replicas", False, "aggregate gradients of --replicas_to_aggregate workers per step"
+    )
+    parser.add_argument(
+        "--replicas_to_aggregate", type=int, default=1, help="gradients per step with --sync_replicas"
+    )
+    parser.add_argument(
+        "--task", type=int, default=0, help="this worker's (or ps task's) index; 0 is the chief"
+    )
+    parser.add_argument(
+        "--ps_hosts", default=None, help="(not in Slim) host:port,... of the ps tasks, instead of TF_CONFIG"
+    )
+    parser.add_argument(
+        "--worker_hosts",
+        default=None,
+        help="(not in Slim) host:port,... of the workers, instead of TF_CONFIG",
+    )
+    parser.add_argument(
+        "--job_name",
+        choices=("ps", "worker"),
+        default=None,
+        help="(not in Slim) with --ps_hosts: this task's job",
+    )
+    parser.add_argument(
+        "--cluster_timeout_secs",
+        type=float,
+        default=600,
+        help="(not in Slim) give up, naming the address, when a task this one needs has not answered for "
+        "this long",
+    )
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +201,7 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval_dir", default="/tmp/tfmodel/", help="the evaluation's event file goes here")
     p.add_argument("--eval_image_size", type=int, default=None, help="default: the model's own size")
     p.add_argument("--max_num_batches", type=int, default=None, help="default: the whole split")
-    p.add_argument("--master", default="", help="refused when set")
+    p.add_argument("--master", default="", help="session target (a TensorFlow server); default: in-process")
     add_verbose_flag(p)
     return p
 
@@ -192,10 +229,6 @@ def refusal(args: argparse.Namespace) -> str | None:
     """The reason the run cannot go ahead on today's TensorFlow, or None."""
     if getattr(args, "quantize_delay", -1) >= 0:
         return f"--quantize_delay={args.quantize_delay}: {_QUANTIZE}"
-    for name, (default, why) in UNSUPPORTED.items():
-        value = getattr(args, name, default)
-        if value != default:
-            return f"--{name}={value}: {why}"
     if getattr(args, "dataset_name", "imagenet") != "imagenet":
         return f"--dataset_name={args.dataset_name}: only 'imagenet' (the converted Slim shards) is supported"
     return None

@@ -24,7 +24,7 @@ from imagenet_convert.trainer import flags
 LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 # absl's pre-initialisation notice, info and warning lines (I0000 00:00:..., W0000 ...), and the second
 # line of the CPU-feature notice; error and fatal lines pass.
-_NOISE = re.compile(
+NOISE = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\)"
     r"|[IW]\d{4} "
     r"|To enable the following instructions"
@@ -72,7 +72,7 @@ def _stderr_filtered() -> Iterator[None]:
             kept = [
                 line
                 for line in captured.read().decode(errors="replace").splitlines()
-                if not _NOISE.match(line)
+                if not NOISE.match(line)
             ]
             if kept:
                 print("\n".join(kept), file=sys.stderr, flush=True)
