@@ -80,9 +80,11 @@ class Meter:
     first_global_step: int | None = None
     _last_log: tuple[float, int] | None = None
 
-    def begin(self, global_step: int) -> None:
+    def begin(self, global_step: int) -> int:
+        """Start from ``global_step`` (returned)."""
         self.first_global_step = global_step
         self._last_log = (time.monotonic(), global_step)
+        return global_step
 
     def record(self, global_step: int, seconds: float, input_wait: float) -> None:
         self.times.append(seconds)

@@ -340,13 +340,17 @@ def run(args: argparse.Namespace, graph: TrainGraph, task: cluster.Task | None =
         log_step_count_steps=None,
         config=cluster.session_config(task),
     ) as session:
-        meter.begin(session.run_step_fn(lambda step_context: step_context.session.run(graph.global_step)))
+        logged = meter.begin(
+            session.run_step_fn(lambda step_context: step_context.session.run(graph.global_step))
+        )
         while not session.should_stop():
             start = time.monotonic()
             (loss, step), wait = session.run((graph.fetches, graph.input_wait))
             seconds = time.monotonic() - start
             meter.record(int(step), seconds, float(wait))
-            if args.log_every_n_steps > 0 and step % args.log_every_n_steps == 0:
+            # once per global step: a synchronous worker's step can end before the global step moves
+            if args.log_every_n_steps > 0 and step % args.log_every_n_steps == 0 and step != logged:
+                logged = step
                 rate = meter.images_per_sec_since_last_log()
                 print(
                     f"global step {step}: loss = {loss:.4f} ({seconds:.3f} sec/step, {rate:.1f} images/s)",
