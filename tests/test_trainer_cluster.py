@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import tensorflow as tf
+import yaml
 
 from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import cluster, evaluate, flags, train
@@ -196,3 +198,47 @@ def test_a_synchronous_step_aggregates_batches_so_decay_counts_fewer_steps() -> 
         batch_size=4, num_epochs_per_decay=2.0, sync_replicas=True, replicas_to_aggregate=4
     )
     assert train.decay_steps(args, 100) == 12.5  # Slim: int(100 * 2 / 4) / 4
+
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "cluster.md"
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+
+
+def test_the_docs_tfjob_runs_train_with_flags_it_accepts() -> None:
+    (manifest,) = (yaml.safe_load(block) for block in _blocks("yaml"))
+    for replicas in manifest["spec"]["tfReplicaSpecs"].values():
+        (container,) = replicas["template"]["spec"]["containers"]
+        assert container["command"][:4] == ["python", "-m", "imagenet_convert", "train"]
+        args = flags.train_parser().parse_args(container["command"][4:])
+        assert args.sync_replicas and args.dataset_dir.startswith("/data/")
+    (example,) = _blocks("json")
+    assert cluster.resolve(args, {"TF_CONFIG": example}).is_chief
+
+
+def test_the_docs_slurm_script_gives_each_task_its_tf_config(tmp_path: Path) -> None:
+    """Run with stand-ins for ``scontrol`` (the node list) and the project's Python (prints TF_CONFIG)."""
+    (script,) = (block for block in _blocks("sh") if block.startswith("#!/bin/bash"))
+    (tmp_path / "train-task.sh").write_text(script)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "scontrol").write_text("#!/bin/sh\nprintf 'n0\\nn1\\nn2\\n'\n")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").write_text('#!/bin/sh\necho "$TF_CONFIG"\n')
+    for path in (tmp_path / "bin" / "scontrol", tmp_path / ".venv" / "bin" / "python"):
+        path.chmod(0o755)
+    tasks = []
+    for procid in range(3):
+        environment = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "SLURM_PROCID": str(procid)}
+        printed = subprocess.run(
+            ["bash", "train-task.sh"],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        tasks.append(cluster.resolve(flags.train_parser().parse_args([]), {"TF_CONFIG": printed}))
+    assert [(task.job, task.index) for task in tasks] == [("ps", 0), ("worker", 0), ("worker", 1)]
+    assert tasks[0].ps_hosts == ("n0:2222",) and tasks[0].worker_hosts == ("n1:2222", "n2:2222")
