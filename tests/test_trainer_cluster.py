@@ -193,6 +193,15 @@ def test_cluster_descriptions_that_cannot_work_are_refused(
         _task(argv, tf_config)
 
 
+def test_variables_go_to_the_ps_cpus_round_robin_and_the_rest_to_the_worker() -> None:
+    task = cluster.Task("worker", 1, 2, 2, ("h0:1", "h1:1"), ("h2:1", "h3:1"))
+    with tf.Graph().as_default(), cluster.device_function(task):
+        variables = [tf.compat.v1.get_variable(f"v{i}", [1]) for i in range(3)]
+        total = tf.add_n(variables)
+    assert [v.device for v in variables] == [f"/job:ps/task:{i}/device:CPU:0" for i in (0, 1, 0)]
+    assert total.device == "/job:worker/task:1"
+
+
 def test_a_synchronous_step_aggregates_batches_so_decay_counts_fewer_steps() -> None:
     args = argparse.Namespace(
         batch_size=4, num_epochs_per_decay=2.0, sync_replicas=True, replicas_to_aggregate=4

@@ -140,11 +140,12 @@ def describe(task: Task | None, args: argparse.Namespace) -> dict[str, object] |
 
 
 def device_function(task: Task | None) -> contextlib.AbstractContextManager:
-    """Variables on the ps tasks round-robin, everything else on this worker (nothing for a local run)."""
+    """Variables on the ps tasks' CPUs round-robin (model_deploy's placement), everything else on this
+    worker; nothing for a local run."""
     if task is None:
         return contextlib.nullcontext()
     setter = tf.compat.v1.train.replica_device_setter(
-        ps_tasks=task.num_ps, worker_device=f"/job:worker/task:{task.index}"
+        ps_tasks=task.num_ps, ps_device="/job:ps/device:CPU:0", worker_device=f"/job:worker/task:{task.index}"
     )
     return tf.compat.v1.device(setter)
 
@@ -220,7 +221,10 @@ def _needed_by(task: Task) -> dict[str, str]:
 
 
 def _server(task: Task) -> tf.distribute.Server:
-    return tf.distribute.Server(task.cluster_spec(), job_name=task.job, task_index=task.index, start=True)
+    """This task's server; a ps task's sees no GPU (its variables are on the CPU), so that it takes no GPU
+    memory from workers on the same machine."""
+    config = tf.compat.v1.ConfigProto(device_count={"GPU": 0}) if task.job == "ps" else None
+    return tf.distribute.Server(task.cluster_spec(), job_name=task.job, task_index=task.index, config=config)
 
 
 def _done_queue(ps_index: int, num_workers: int) -> tf.queue.FIFOQueue:

@@ -90,7 +90,8 @@ class Loopback:
     def start(self, job: str, index: int) -> Task:
         """Start (or start again) one task."""
         command = [sys.executable, "-m", "imagenet_convert", "train", *self.argv]
-        environment = dict(os.environ)
+        # the workers share this machine's GPUs: each takes memory as it needs it, not all at start
+        environment = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", **os.environ}
         if self.host_flags:
             hosts = [f"--{name}_hosts={','.join(self.cluster[name])}" for name in ("ps", "worker")]
             command += [*hosts, f"--job_name={job}", f"--task={index}"]
