@@ -33,7 +33,7 @@ def free_ports(count: int) -> list[int]:
 
 
 @dataclass
-class Task:
+class TaskProcess:
     """One running task: its process and every line it printed (stdout and stderr)."""
 
     name: str
@@ -85,9 +85,9 @@ class Loopback:
         ports = [f"127.0.0.1:{port}" for port in free_ports(ps + workers)]
         self.cluster = {"ps": ports[:ps], "worker": ports[ps:]}
         self.argv, self.echo, self.host_flags = list(argv), echo, host_flags
-        self.tasks: dict[str, Task] = {}
+        self.tasks: dict[str, TaskProcess] = {}
 
-    def start(self, job: str, index: int) -> Task:
+    def start(self, job: str, index: int) -> TaskProcess:
         """Start (or start again) one task."""
         command = [sys.executable, "-m", "imagenet_convert", "train", *self.argv]
         # the workers share this machine's GPUs: each takes memory as it needs it, not all at start
@@ -102,7 +102,7 @@ class Loopback:
         process = subprocess.Popen(
             command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        task = Task(f"{job}{index}", process, echo=self.echo)
+        task = TaskProcess(f"{job}{index}", process, echo=self.echo)
         self.tasks[task.name] = task
         return task
 
