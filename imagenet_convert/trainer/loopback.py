@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -56,13 +57,13 @@ class TaskProcess:
     def output(self) -> str:
         return "\n".join(self.lines)
 
-    def wait_for(self, text: str, timeout: float) -> None:
-        """Until a line holds ``text``; TimeoutError (with the output) if the task ends or time runs out."""
+    def wait_for(self, found: Callable[[str], bool], timeout: float) -> None:
+        """Until a line is ``found``; TimeoutError (with the output) if the task ends or time runs out."""
         deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.lines):
+        while not any(found(line) for line in self.lines):
             if time.monotonic() > deadline or self.process.poll() is not None:
                 self._reader.join(1)
-                raise TimeoutError(f"{self.name} printed no {text!r}:\n{self.output}")
+                raise TimeoutError(f"{self.name} printed no line looked for:\n{self.output}")
             time.sleep(0.1)
 
     def finish(self, timeout: float | None) -> int:
