@@ -14,7 +14,7 @@ WORKERS ?= $(shell nproc)
 SPLIT ?= train
 SHEET ?= $(SPLIT)-sheet.png
 
-.PHONY: help setup test test-dali lint demo demo-sheet fake convert verify show train train-cluster evaluate bench bench-scale clean
+.PHONY: help setup test test-dali lint demo demo-sheet fake convert verify show train train-cluster evaluate bench bench-scale bench-train clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench: $(STAMP) ## Conversion vs read/tar -x, warm and cold -> bench-results/ben
 
 bench-scale: $(STAMP) ## Full cardinality (1.33M tiny images): index, plan, memory -> bench-results/bench-scale.json
 	$(PY) -m bench --scale --workdir bench-data --results bench-results $(ARGS)
+
+bench-train: $(STAMP) ## Training speed and memory of Slim models on this CPU (VGG-416 included: ~1 h) -> docs/performance.md
+	$(PY) -m bench.training --workdir bench-data --results bench-results $(ARGS)
 
 clean: ## Remove the environment, demo and benchmark data
 	rm -rf $(VENV) $(DEMO) $(DEMO)-cluster bench-data bench-results *.egg-info

@@ -13,7 +13,7 @@ from PIL import Image
 
 from imagenet_convert import filenames
 from imagenet_convert.errors import DatasetError, UsageError
-from imagenet_convert.trainer import data, preprocessing
+from imagenet_convert.trainer import data, preprocessing, preprocessing_factory
 from tests.trainer_support import Shape, jpeg, slim_example, write_dataset
 
 SLIM_KEYS = {
@@ -93,7 +93,7 @@ def test_eval_batches_cover_every_example_once_with_offset_labels(tmp_path: Path
     batches = list(
         data.eval_batches(
             split,
-            lambda image, boxes: preprocessing.vgg_eval(image, boxes, 8),
+            lambda image, boxes: preprocessing.vgg_eval(image, boxes, 8, 8),
             batch_size=4,
             num_threads=2,
             labels_offset=1,
@@ -110,7 +110,7 @@ def test_train_batches_repeat_and_keep_full_batches(tmp_path: Path) -> None:
     split = data.load_split(str(folder), "train")
     dataset = data.train_batches(
         split,
-        lambda image, boxes: preprocessing.inception_train(image, boxes, 16),
+        lambda image, boxes: preprocessing.inception_train(image, boxes, 16, 16),
         batch_size=4,
         num_readers=2,
         num_threads=2,
@@ -124,32 +124,30 @@ def test_train_batches_repeat_and_keep_full_batches(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "family"),
     [("vgg_16", "vgg"), ("resnet_v1_50", "vgg"), ("alexnet_v2", "vgg"), ("overfeat", "vgg"), ("vgg", "vgg"),
-     ("inception_v3", "inception"), ("inception", "inception"), ("resnet_v2_101", "inception")],
+     ("inception_v3", "inception"), ("inception", "inception"), ("resnet_v2_101", "inception"),
+     ("mobilenet_v1_025", "inception"), ("nasnet_large", "inception"), ("vgg_416", "vgg"),
+     ("lenet", "lenet"), ("cifarnet", "cifarnet"), ("nasnet_cifar", "cifarnet")],
 )  # fmt: skip
 def test_preprocessing_is_chosen_by_name(name: str, family: str) -> None:
-    assert preprocessing.get_preprocessing(name, is_training=False) is getattr(
-        preprocessing, f"{family}_eval"
-    )
-    assert preprocessing.get_preprocessing(name, is_training=True) is getattr(
-        preprocessing, f"{family}_train"
-    )
+    assert preprocessing.get_preprocessing(name, is_training=False) is preprocessing.FAMILIES[family][1]
+    assert preprocessing.get_preprocessing(name, is_training=True) is preprocessing.FAMILIES[family][0]
 
 
 def test_unknown_preprocessing_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown preprocessing 'lenet'"):
-        preprocessing.get_preprocessing("lenet", is_training=True)
+    with pytest.raises(ValueError, match="unknown preprocessing 'lenet_v9'"):
+        preprocessing.get_preprocessing("lenet_v9", is_training=True)
 
 
 def test_vgg_subtracts_the_rgb_means() -> None:
     no_boxes = tf.zeros([0, 4])
     for function in (preprocessing.vgg_eval, preprocessing.vgg_train):
-        out = function(_constant((200, 100, 50)), no_boxes, 24).numpy()
+        out = function(_constant((200, 100, 50)), no_boxes, 24, 24).numpy()
         assert out.shape == (24, 24, 3)
         np.testing.assert_allclose(out, np.broadcast_to([76.32, -16.78, -53.94], out.shape), atol=1e-3)
 
 
 def test_inception_eval_scales_to_minus_one_one() -> None:
-    out = preprocessing.inception_eval(_constant((255, 0, 51)), tf.zeros([0, 4]), 20).numpy()
+    out = preprocessing.inception_eval(_constant((255, 0, 51)), tf.zeros([0, 4]), 20, 20).numpy()
     assert out.shape == (20, 20, 3)
     np.testing.assert_allclose(out, np.broadcast_to([1.0, -1.0, -0.6], out.shape), atol=1e-5)
 
@@ -160,9 +158,30 @@ def test_inception_training_crops_around_the_records_box() -> None:
     pixels[45:55, 45:55] = 255
     image, box = tf.constant(pixels), tf.constant([[0.45, 0.45, 0.55, 0.55]])
     tf.random.set_seed(0)
-    crops = [preprocessing.inception_train(image, box, 32).numpy() for _ in range(30)]
+    crops = [preprocessing.inception_train(image, box, 32, 32).numpy() for _ in range(30)]
     assert all(crop.shape == (32, 32, 3) and crop.min() >= -1.0 and crop.max() <= 1.0 for crop in crops)
     assert all(crop.max() > -0.5 for crop in crops)  # brighter than any brightness-shifted black
     tf.random.set_seed(0)  # one CI run saw 30 whole-image crops all hit the square: draw more
-    without_box = [preprocessing.inception_train(image, tf.zeros([0, 4]), 32).numpy() for _ in range(100)]
+    without_box = [preprocessing.inception_train(image, tf.zeros([0, 4]), 32, 32).numpy() for _ in range(100)]
     assert any(crop.max() <= -0.5 for crop in without_box)  # whole-image sampling misses the square
+
+
+def test_lenet_and_cifarnet_take_a_central_window() -> None:
+    """Slim's LeNet and CifarNet evaluation crop (or pad) without resizing: 28 px of a 40 px image."""
+    pixels = np.full((40, 40, 3), 0, np.uint8)
+    pixels[6:34, 6:34] = 255
+    lenet = preprocessing.lenet_preprocess(tf.constant(pixels), tf.zeros([0, 4]), 28, 28).numpy()
+    np.testing.assert_allclose(lenet, np.full((28, 28, 3), 127 / 128), atol=1e-6)
+    cifar = preprocessing.cifarnet_eval(tf.constant(pixels), tf.zeros([0, 4]), 32, 32).numpy()
+    assert cifar.shape == (32, 32, 3) and abs(cifar.mean()) < 1e-5 and abs(cifar.std() - 1) < 1e-3
+
+
+def test_slim_signature_of_the_preprocessing_factory() -> None:
+    """``preprocessing_fn(image, height, width, bbox=...)`` as Slim's factory returns it, non-square too."""
+    preprocess = preprocessing_factory.get_preprocessing("inception_v4", is_training=True)
+    image = tf.constant(np.full((50, 70, 3), 128, np.uint8))
+    out = preprocess(image, 24, 32, bbox=tf.constant([[[0.1, 0.1, 0.9, 0.9]]]), fast_mode=True)
+    assert out.shape == (24, 32, 3)
+    assert preprocessing_factory.get_preprocessing("vgg_416")(image, 20, 20).shape == (20, 20, 3)
+    with pytest.raises(TypeError, match="colour"):
+        preprocess(image, 24, 24, colour=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from imagenet_convert import filenames
@@ -145,3 +148,10 @@ def test_missing_shards_fail_the_run_with_exit_1(
     assert evaluate.main(["--dataset_dir", str(tmp_path)]) == 1
     error = capsys.readouterr().err
     assert "are missing" in error and "rerun the conversion" in error
+
+
+def test_the_command_line_is_read_before_tensorflow_loads() -> None:
+    """``quiet`` must read ``--verbose`` before TensorFlow prints its start-up lines."""
+    probe = "import sys, imagenet_convert.trainer.flags; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr

@@ -49,7 +49,7 @@ def _batch(args: argparse.Namespace, split: data.Split) -> _Batch:
     )
     batches = data.eval_batches(
         split,
-        lambda image, boxes: preprocess(image, boxes, size),
+        lambda image, boxes: preprocess(image, boxes, size, size),
         batch_size=args.batch_size,
         num_threads=args.num_preprocessing_threads,
         labels_offset=args.labels_offset,

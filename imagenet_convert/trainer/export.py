@@ -74,8 +74,10 @@ def _signatures(
     classify = _classifier(args, texts)
     jpeg = tf.compat.v1.placeholder(tf.string, [None], name="jpeg_bytes")
     images = tf.compat.v1.placeholder(tf.uint8, [None, None, None, 3], name="images")
-    from_jpeg = _preprocessed(jpeg, lambda encoded: preprocess(data.decode_image(encoded), no_boxes, size))
-    from_images = _preprocessed(images, lambda image: preprocess(image, no_boxes, size))
+    from_jpeg = _preprocessed(
+        jpeg, lambda encoded: preprocess(data.decode_image(encoded), no_boxes, size, size)
+    )
+    from_images = _preprocessed(images, lambda image: preprocess(image, no_boxes, size, size))
     signature = tf.compat.v1.saved_model.predict_signature_def
     return {
         JPEG_SIGNATURE: signature({"jpeg_bytes": jpeg}, classify(from_jpeg)),

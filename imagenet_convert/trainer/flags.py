@@ -2,6 +2,7 @@
 
 Parsed with argparse rather than absl so that each ``main(argv)`` can be called repeatedly from Python;
 booleans still accept absl's spellings (``--clone_on_cpu``, ``--noclone_on_cpu``, ``--clone_on_cpu=false``).
+Importing it does not load TensorFlow, so ``--verbose`` is read before TensorFlow's start-up lines.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from imagenet_convert.errors import DatasetError, UsageError
+from imagenet_convert.trainer import memory, nets_factory
 
 _QUANTIZE = "quantization-aware training used tf.contrib.quantize, which TensorFlow 2 no longer has"
 
@@ -32,9 +34,22 @@ def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_te
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:
     """Flags the three commands share, with Slim's defaults."""
-    parser.add_argument("--model_name", default="inception_v3", help="the architecture, Slim's name")
     parser.add_argument(
-        "--preprocessing_name", default=None, help="preprocessing to use; by default chosen by --model_name"
+        "--model_name",
+        default="inception_v3",
+        choices=list(nets_factory.ARCHITECTURES),
+        metavar="NAME",
+        help="the architecture, by Slim's name: " + ", ".join(nets_factory.ARCHITECTURES),
+    )
+    parser.add_argument(
+        "--preprocessing_name",
+        default=None,
+        choices=[*nets_factory.FAMILIES, *nets_factory.ARCHITECTURES],
+        metavar="NAME",
+        help="vgg, inception, lenet, cifarnet or a model name; default: --model_name's, as Slim's factory "
+        "maps it, except resnet_v2_* (Inception's, with which Slim's ResNet-v2 checkpoints were trained; "
+        "'vgg' is Slim's choice) and names Slim's factory lacks (alexnet_v2, overfeat: vgg; "
+        "mobilenet_v1_0xx: inception; nasnet_cifar: cifarnet)",
     )
     parser.add_argument(
         "--labels_offset",
@@ -239,13 +254,25 @@ def split_scopes(text: str | None) -> list[str]:
     return [scope.strip() for scope in text.split(",") if scope.strip()] if text else []
 
 
+def _describe(args: argparse.Namespace) -> str:
+    """The run in a few words, for messages: ``vgg_416 at --batch_size 8``."""
+    return f"{args.model_name} at --batch_size {getattr(args, 'batch_size', 1)}"
+
+
 def run_command(command: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> int:
-    """Run a command after refusing what cannot work; exit 2 for a usage error, 1 for missing shards."""
+    """Run a command after refusing what cannot work; exit 2 for a usage error, 1 for missing shards
+    or memory run out."""
+    import tensorflow as tf  # here: parsing the command line must not load it (quiet.py)
+
     try:
         reason = refusal(args)
         if reason:
             raise UsageError(reason)
-        command(args)
+        with memory.guard(_describe(args)):
+            command(args)
+    except tf.errors.ResourceExhaustedError as error:  # a device's allocator (GPU) says so itself
+        print(memory.message(_describe(args), error.message.splitlines()[0]), file=sys.stderr)
+        return 1
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

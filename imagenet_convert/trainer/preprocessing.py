@@ -1,11 +1,15 @@
-"""Slim's two preprocessing families, VGG and Inception, written with today's ``tf.image`` ops.
+"""Slim's four preprocessing families (VGG, Inception, LeNet, CifarNet), written with today's tf.image ops.
 
 Differences from Slim, on purpose: resizing uses ``tf.image.resize`` (half-pixel centres) instead of the
 removed ``resize_bilinear(align_corners=False)``; the Inception training crop is sampled around the
 records' bounding boxes (Slim's train script never passed them); ``resnet_v2_*`` get Inception
 preprocessing, with which Slim's ResNet-v2 checkpoints were trained (Slim's factory maps them to VGG's:
-``--preprocessing_name vgg`` restores that); ``alexnet_v2`` and ``overfeat``, absent from Slim's factory,
-get VGG's.
+``--preprocessing_name vgg`` restores that). Names absent from Slim's factory get their family's:
+``alexnet_v2`` and ``overfeat`` VGG's, the narrower ``mobilenet_v1_*`` Inception's, ``nasnet_cifar``
+CifarNet's. The family of each model name is in ``nets_factory.ARCHITECTURES``.
+
+LeNet's and CifarNet's crop (or pad) the image to their 28 or 32 px without resizing it, as Slim's do:
+on full-size ImageNet images they see a small central (LeNet) or random (CifarNet) patch.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from imagenet_convert.trainer import nets_factory
+
 _VGG_MEANS = (123.68, 116.78, 103.94)
 _VGG_RESIZE_SIDE_MIN = 256
 _VGG_RESIZE_SIDE_MAX = 512
 _INCEPTION_CENTRAL_FRACTION = 0.875
 
-Preprocessor = Callable[[tf.Tensor, tf.Tensor, int], tf.Tensor]
-"""(uint8 image [h, w, 3], boxes [n, 4], output size) -> float image [size, size, 3]."""
+Preprocessor = Callable[[tf.Tensor, tf.Tensor, int, int], tf.Tensor]
+"""(uint8 image [h, w, 3], boxes [n, 4], height, width) -> float image [height, width, 3]."""
 
 
 def _smallest_side_resize(image: tf.Tensor, smallest_side: tf.Tensor | int) -> tf.Tensor:
@@ -31,18 +37,20 @@ def _smallest_side_resize(image: tf.Tensor, smallest_side: tf.Tensor | int) -> t
     return tf.image.resize(image, new_shape, method="bilinear")
 
 
-def vgg_train(image: tf.Tensor, boxes: tf.Tensor, size: int) -> tf.Tensor:
+def vgg_train(image: tf.Tensor, boxes: tf.Tensor, height: int, width: int) -> tf.Tensor:
     """Shorter side to a random length in [256, 512], random crop, random flip, minus the RGB means."""
     del boxes  # VGG's training crop ignores them, as in Slim
     side = tf.random.uniform([], _VGG_RESIZE_SIDE_MIN, _VGG_RESIZE_SIDE_MAX + 1, dtype=tf.int32)
-    image = tf.image.random_crop(_smallest_side_resize(image, side), [size, size, 3])
+    image = tf.image.random_crop(_smallest_side_resize(image, side), [height, width, 3])
     return tf.image.random_flip_left_right(image) - _VGG_MEANS
 
 
-def vgg_eval(image: tf.Tensor, boxes: tf.Tensor, size: int) -> tf.Tensor:
+def vgg_eval(image: tf.Tensor, boxes: tf.Tensor, height: int, width: int) -> tf.Tensor:
     """Shorter side to 256, central crop, minus the RGB means."""
     del boxes
-    image = tf.image.resize_with_crop_or_pad(_smallest_side_resize(image, _VGG_RESIZE_SIDE_MIN), size, size)
+    image = tf.image.resize_with_crop_or_pad(
+        _smallest_side_resize(image, _VGG_RESIZE_SIDE_MIN), height, width
+    )
     return image - _VGG_MEANS
 
 
@@ -66,7 +74,7 @@ def _to_unit_range(image: tf.Tensor) -> tf.Tensor:
     return (image - 0.5) * 2.0
 
 
-def inception_train(image: tf.Tensor, boxes: tf.Tensor, size: int) -> tf.Tensor:
+def inception_train(image: tf.Tensor, boxes: tf.Tensor, height: int, width: int) -> tf.Tensor:
     """A random crop covering at least 10% of a box (the whole image if none), flip, colour, [-1, 1]."""
     image = tf.image.convert_image_dtype(image, tf.float32)
     begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
@@ -80,42 +88,64 @@ def inception_train(image: tf.Tensor, boxes: tf.Tensor, size: int) -> tf.Tensor:
     )
     image = tf.slice(image, begin, crop_size)
     image.set_shape([None, None, 3])
-    image = tf.image.random_flip_left_right(tf.image.resize(image, [size, size], method="bilinear"))
+    image = tf.image.random_flip_left_right(tf.image.resize(image, [height, width], method="bilinear"))
     return _to_unit_range(_distort_color(image))
 
 
-def inception_eval(image: tf.Tensor, boxes: tf.Tensor, size: int) -> tf.Tensor:
+def inception_eval(image: tf.Tensor, boxes: tf.Tensor, height: int, width: int) -> tf.Tensor:
     """The central 87.5% of the image, resized, scaled to [-1, 1]."""
     del boxes
     image = tf.image.central_crop(
         tf.image.convert_image_dtype(image, tf.float32), _INCEPTION_CENTRAL_FRACTION
     )
-    return _to_unit_range(tf.image.resize(image, [size, size], method="bilinear"))
+    return _to_unit_range(tf.image.resize(image, [height, width], method="bilinear"))
 
 
-_FAMILIES: dict[str, tuple[Preprocessor, Preprocessor]] = {
+def lenet_preprocess(image: tf.Tensor, boxes: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """The central (or padded) window of the output size, scaled to [-1, 1); training and evaluation alike."""
+    del boxes
+    window = tf.image.resize_with_crop_or_pad(tf.cast(image, tf.float32), height, width)
+    return (window - 128.0) / 128.0
+
+
+_CIFARNET_PADDING = 4
+
+
+def cifarnet_train(image: tf.Tensor, boxes: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """Pad by 4, a random window, flip, brightness and contrast, then per-image standardisation."""
+    del boxes
+    padding = [[_CIFARNET_PADDING, _CIFARNET_PADDING], [_CIFARNET_PADDING, _CIFARNET_PADDING], [0, 0]]
+    window = tf.image.random_crop(tf.pad(tf.cast(image, tf.float32), padding), [height, width, 3])
+    window = tf.image.random_brightness(tf.image.random_flip_left_right(window), max_delta=63)
+    return tf.image.per_image_standardization(tf.image.random_contrast(window, lower=0.2, upper=1.8))
+
+
+def cifarnet_eval(image: tf.Tensor, boxes: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """The central (or padded) window, standardised per image."""
+    del boxes
+    window = tf.image.resize_with_crop_or_pad(tf.cast(image, tf.float32), height, width)
+    return tf.image.per_image_standardization(window)
+
+
+FAMILIES: dict[str, tuple[Preprocessor, Preprocessor]] = {
     "vgg": (vgg_train, vgg_eval),
     "inception": (inception_train, inception_eval),
+    "lenet": (lenet_preprocess, lenet_preprocess),
+    "cifarnet": (cifarnet_train, cifarnet_eval),
 }
-_FAMILY_BY_NAME = {
-    "vgg": "vgg",
-    "vgg_a": "vgg",
-    "vgg_16": "vgg",
-    "vgg_19": "vgg",
-    "alexnet_v2": "vgg",
-    "overfeat": "vgg",
-    "inception": "inception",
-    "inception_v1": "inception",
-    "inception_v2": "inception",
-    "inception_v3": "inception",
-    **{f"resnet_v1_{depth}": "vgg" for depth in (50, 101, 152, 200)},
-    **{f"resnet_v2_{depth}": "inception" for depth in (50, 101, 152, 200)},
-}
+
+
+def family(name: str) -> str:
+    """A family's name, or the family of a model name (``nets_factory.ARCHITECTURES``)."""
+    if name in FAMILIES:
+        return name
+    if name in nets_factory.ARCHITECTURES:
+        return nets_factory.ARCHITECTURES[name].preprocessing
+    known = [*FAMILIES, *nets_factory.ARCHITECTURES]
+    raise ValueError(f"unknown preprocessing {name!r}; known: {', '.join(known)}")
 
 
 def get_preprocessing(name: str, is_training: bool) -> Preprocessor:
-    """Slim's ``preprocessing_factory.get_preprocessing``: a model or family name to its function."""
-    if name not in _FAMILY_BY_NAME:
-        raise ValueError(f"unknown preprocessing {name!r}; known: {', '.join(_FAMILY_BY_NAME)}")
-    train, evaluate = _FAMILIES[_FAMILY_BY_NAME[name]]
+    """A model or family name to its training or evaluation function."""
+    train, evaluate = FAMILIES[family(name)]
     return train if is_training else evaluate

@@ -230,7 +230,7 @@ def _input(args: argparse.Namespace, split: data.Split, image_size: int, num_cla
     preprocess = preprocessing.get_preprocessing(args.preprocessing_name or args.model_name, is_training=True)
     return data.train_batches(
         split,
-        lambda image, boxes: preprocess(image, boxes, image_size),
+        lambda image, boxes: preprocess(image, boxes, image_size, image_size),
         batch_size=args.batch_size,
         num_readers=args.num_readers,
         num_threads=args.num_preprocessing_threads,

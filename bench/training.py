@@ -1,0 +1,195 @@
+"""``make bench-train``: seconds per step, images/s and peak memory of Slim models trained on this CPU.
+
+The model collection's figures: VGG-416 at batch 1 and 2 and the largest batch this machine holds
+(predicted from the peaks at 1 and 2, then confirmed: that batch trains a step, the next ends with the
+trainer's out-of-memory line), and resnet_v1_50, inception_v4, mobilenet_v1 and nasnet_large at batch
+8. Every run is the real ``train`` command on a converted miniature (generated and converted once into
+the workdir), measured from outside (wall clock, peak PSS) and by its own ``train_report.json``.
+Results: RESULTS/bench-train.json, a table printed, and docs/performance.md's section between its
+``bench-train`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import report
+from bench.datasets import BenchSet, ensure
+from bench.measure import Measurement, run_measured
+from bench.steps import Workspace
+from imagenet_convert.fake import FakeOptions
+from imagenet_convert.trainer import memory, nets_factory
+
+TRAINING_SET = BenchSet(
+    "train",
+    FakeOptions(classes=10, train_per_class=(100, 100), val_images=100, box_fraction=0.4),
+    "1,000 train images over 10 classes, 200-500 px, for training benchmarks",
+)
+NO_BACKGROUND = ("vgg", "resnet_v1")  # Slim's checkpoints of these have 1000 classes
+PERFORMANCE_MD = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+START, END = "<!-- bench-train:start -->", "<!-- bench-train:end -->"
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Case:
+    """One training run: a model at a batch size for a number of steps (the first ones are warm-up)."""
+
+    model: str
+    batch: int
+    steps: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} batch {self.batch}"
+
+
+CASES = (
+    Case("resnet_v1_50", 8, 12),
+    Case("inception_v4", 8, 8),
+    Case("mobilenet_v1", 8, 12),
+    Case("nasnet_large", 8, 5),
+)
+VGG_416_STEPS = 4
+
+
+def converted_set(ws: Workspace) -> Path:
+    """The training set, converted by the real CLI once (a finished conversion is not redone)."""
+    archives, _ = ensure(ws.workdir, TRAINING_SET)
+    output = ws.workdir / "sets" / "train-tfrecord"
+    command = [
+        sys.executable,
+        "-m",
+        "imagenet_convert",
+        "run",
+        "--input",
+        str(archives),
+        "--output",
+        str(output),
+    ]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return output
+
+
+def train_command(dataset: Path, train_dir: Path, case: Case) -> list[str]:
+    offset = "1" if case.model.startswith(NO_BACKGROUND) else "0"
+    return [
+        sys.executable, "-m", "imagenet_convert", "train", "--dataset_dir", str(dataset),
+        "--train_dir", str(train_dir), "--model_name", case.model, "--batch_size", str(case.batch),
+        "--max_number_of_steps", str(case.steps), "--labels_offset", offset, "--log_every_n_steps", "1",
+        "--save_interval_secs", "100000", "--save_summaries_secs", "100000",
+    ]  # fmt: skip
+
+
+def measure(ws: Workspace, dataset: Path, case: Case) -> dict[str, Any]:
+    """Train ``case`` once; its figures, or its exit status and last line when it failed."""
+    train_dir = ws.scratch(case.name)
+    print(f"training {case.name} for {case.steps} steps ...", flush=True)
+    measured: Measurement = run_measured(
+        case.name, train_command(dataset, train_dir, case), filesystem=ws.workdir, log_path=ws.log(case.name)
+    )
+    row: dict[str, Any] = {
+        "model": case.model,
+        "batch": case.batch,
+        "image_size": nets_factory.architecture(case.model).default_image_size,
+        "exit_status": measured.returncode,
+        "wall_s": measured.wall_s,
+        "peak_pss_gib": round(measured.peak_pss_bytes / GIB, 2),
+    }
+    report_path = train_dir / "train_report.json"
+    if measured.returncode == 0 and report_path.exists():
+        figures = json.loads(report_path.read_text())
+        row.update(
+            steps=figures["steps"],
+            warmup_steps=figures["warmup_steps"],
+            step_time_median_s=figures["step_time_median_s"],
+            images_per_sec=figures["images_per_sec"],
+            peak_rss_gib=round(figures["peak_memory_bytes"] / GIB, 2),
+            parameters=figures.get("parameters"),
+        )
+    else:
+        lines = ws.log(case.name).read_text(errors="replace").strip().splitlines()
+        row["last_line"] = lines[-1] if lines else ""
+    return row
+
+
+def largest_batch(peak_1: float, peak_2: float) -> int:
+    """The largest batch whose predicted peak stays above the memory guard's reserve.
+
+    A training step's memory is the weights, slots and gradients plus activations per image, so the
+    peak grows by ``peak_2 - peak_1`` per image of the batch.
+    """
+    per_image = peak_2 - peak_1
+    fixed = peak_1 - per_image
+    usable = (psutil.virtual_memory().total - memory.reserve_bytes()) / GIB
+    return max(1, int((usable - fixed) / per_image)) if per_image > 0 else 2
+
+
+def vgg_416(ws: Workspace, dataset: Path) -> list[dict[str, Any]]:
+    """Batch 1 and 2, then the largest batch that fits, confirmed by the next one running out."""
+    rows = [measure(ws, dataset, Case("vgg_416", batch, VGG_416_STEPS)) for batch in (1, 2)]
+    if any(row["exit_status"] for row in rows):
+        return rows
+    fits = 2
+    for batch in range(largest_batch(rows[0]["peak_pss_gib"], rows[1]["peak_pss_gib"]), 2, -1):
+        rows.append(measure(ws, dataset, Case("vgg_416", batch, 1)))  # one step reaches a step's peak
+        if rows[-1]["exit_status"] == 0:
+            fits = batch
+            break
+    if not any(row["batch"] == fits + 1 for row in rows):
+        rows.append(measure(ws, dataset, Case("vgg_416", fits + 1, 1)))
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of the runs."""
+    lines = [
+        "| model | batch | px | s/step (median) | images/s | peak RSS | peak PSS | exit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        outcome = "0" if row["exit_status"] == 0 else f"{row['exit_status']}: {row.get('last_line', '')}"
+        cells = [
+            f"`{row['model']}`", row["batch"], row["image_size"], row.get("step_time_median_s", "-"),
+            row.get("images_per_sec", "-"), f"{row.get('peak_rss_gib', '-')} GiB",
+            f"{row['peak_pss_gib']} GiB", outcome,
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = PERFORMANCE_MD) -> None:
+    """Replace docs/performance.md's bench-train section (between its markers) with ``text``."""
+    document = path.read_text()
+    before, _, rest = document.partition(START)
+    _, _, after = rest.partition(END)
+    path.write_text(f"{before}{START}\n{text}\n{END}{after}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.training", description=__doc__.splitlines()[0])
+    p.add_argument("--workdir", type=Path, default=Path("bench-data"), help="generated set and scratch")
+    p.add_argument("--results", type=Path, default=Path("bench-results"), help="JSON results and logs")
+    p.add_argument("--skip-vgg-416", action="store_true", help="leave out VGG-416 (about an hour here)")
+    args = p.parse_args(argv)
+    ws = Workspace(args.workdir, args.results)
+    dataset = converted_set(ws)
+    rows = [] if args.skip_vgg_416 else vgg_416(ws, dataset)
+    rows += [measure(ws, dataset, case) for case in CASES]
+    text = table(rows)
+    print(text)
+    report.write_json(args.results / "bench-train.json", {"machine": report.machine(), "runs": rows})
+    write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
