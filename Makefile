@@ -14,7 +14,7 @@ WORKERS ?= $(shell nproc)
 SPLIT ?= train
 SHEET ?= $(SPLIT)-sheet.png
 
-.PHONY: help setup test test-dali lint demo demo-sheet fake convert verify show train evaluate bench bench-scale bench-train clean
+.PHONY: help setup test test-dali lint demo demo-sheet fake convert verify show train train-cluster evaluate bench bench-scale bench-train clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ convert: $(STAMP) ## Convert: make convert INPUT=/imagenet OUTPUT=/data/imagenet
 train: $(STAMP) ## Train a Slim model: make train OUTPUT=/data/imagenet-tfrecord MODEL=resnet_v1_50 RUN=runs/r50 ARGS='--labels_offset 1'
 	$(PY) -m imagenet_convert train --dataset_dir $(OUTPUT) --model_name $(MODEL) --train_dir $(RUN) $(ARGS)
 
+train-cluster: $(STAMP) ## The demo, trained by 1 ps + 2 synchronous workers on loopback ports (docs/cluster.md)
+	$(PY) -m imagenet_convert demo --workdir $(DEMO)-cluster --cluster 2
+
 evaluate: $(STAMP) ## Evaluate a run: make evaluate OUTPUT=/data/imagenet-tfrecord MODEL=resnet_v1_50 RUN=runs/r50 ARGS='--labels_offset 1'
 	$(PY) -m imagenet_convert evaluate --dataset_dir $(OUTPUT) --model_name $(MODEL) --checkpoint_path $(RUN) $(ARGS)
 
@@ -74,4 +77,4 @@ bench-train: $(STAMP) ## Training speed and memory of Slim models on this CPU (V
 	$(PY) -m bench.training --workdir bench-data --results bench-results $(ARGS)
 
 clean: ## Remove the environment, demo and benchmark data
-	rm -rf $(VENV) $(DEMO) bench-data bench-results *.egg-info
+	rm -rf $(VENV) $(DEMO) $(DEMO)-cluster bench-data bench-results *.egg-info

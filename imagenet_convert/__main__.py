@@ -16,10 +16,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("imagenet_convert.show", "draw a contact sheet of converted records (PNG) to look at"),
     "fake": ("imagenet_convert.fake.cli", "generate a faithful miniature ILSVRC2012 download"),
     "train": ("imagenet_convert.trainer.train", "train a TF-Slim model on converted shards"),
+    "cluster": (
+        "imagenet_convert.trainer.loopback",
+        "train on a cluster of processes here: 1 ps + N workers",
+    ),
     "evaluate": ("imagenet_convert.trainer.evaluate", "evaluate a checkpoint: top-1, top-5, loss"),
     "export": ("imagenet_convert.trainer.export", "export a checkpoint as a SavedModel taking JPEG bytes"),
     "demo": ("imagenet_convert.demo", "generate, convert, train, evaluate and predict on a miniature"),
 }
+TENSORFLOW_COMMANDS = ("train", "evaluate", "export")
+"""Commands whose module imports TensorFlow, which therefore loads quietly first (``trainer.quiet``)."""
 
 
 def _usage() -> str:
@@ -39,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"error: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    if command in TENSORFLOW_COMMANDS:
+        from imagenet_convert.trainer import quiet
+
+        quiet.load_tensorflow(quiet.verbose_requested(rest))
     root = logging.getLogger()
     root.setLevel(logging.ERROR)  # Beam warns at import about optional GCP clients we do not use
     module = importlib.import_module(COMMANDS[command][0])

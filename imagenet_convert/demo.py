@@ -15,15 +15,41 @@ import tarfile
 import time
 from pathlib import Path
 
+from imagenet_convert.trainer import quiet
+from imagenet_convert.trainer.flags import add_verbose_flag
+
 MODEL = ["--model_name", "resnet_v1_50", "--labels_offset", "1"]
 IMAGE_SIZE = "64"
+STEPS = 100
+QUIETED = ("train", "cluster", "evaluate", "export")
+"""Steps that hide TensorFlow's logging unless ``--verbose`` is passed on to them."""
 
 
 SHEET_STEPS = ("fake", "run", "show")
 """What ``--sheet`` runs: the miniature, its conversion and its contact sheet."""
 
 
-def steps(work: Path, sheet: Path | None = None) -> list[tuple[str, list[str]]]:
+def training(dataset: Path, run: Path, workers: int) -> tuple[str, list[str]]:
+    """The train step: one process, or 1 ps + ``workers`` synchronous workers on this machine, taking
+    as many images (a step then aggregates one batch from each worker)."""
+    flags = [
+        "--dataset_dir", str(dataset), *MODEL, "--train_dir", str(run), "--train_image_size", IMAGE_SIZE,
+        "--batch_size", "16", "--max_number_of_steps", str(STEPS // max(workers, 1)),
+        # Slim's default --opt_epsilon (1.0) suits RMSProp; Adam wants a small one. A short run
+        # needs batch-norm statistics that follow quickly (the nets' own decay is 0.997).
+        "--optimizer", "adam", "--learning_rate", "0.001", "--opt_epsilon", "1e-8",
+        "--batch_norm_decay", "0.9", "--seed", "1", "--log_every_n_steps", str(20 // max(workers, 1)),
+    ]  # fmt: skip
+    if not workers:
+        return "Train a TF-Slim ResNet-v1-50 for a few steps (CPU)", ["train", *flags]
+    sync = ["--sync_replicas", "--replicas_to_aggregate", str(workers)]
+    return (
+        f"Train it on a cluster here: 1 ps and {workers} synchronous workers, processes on loopback ports",
+        ["cluster", "--workers", str(workers), "--", *flags, *sync],
+    )
+
+
+def steps(work: Path, sheet: Path | None = None, workers: int = 0) -> list[tuple[str, list[str]]]:
     """(what, command arguments after ``python -m imagenet_convert``) for each step."""
     download, dataset, run, exported = work / "imagenet", work / "tfrecord", work / "train", work / "exported"
     sheet = sheet or work / "train-sheet.png"
@@ -37,13 +63,7 @@ def steps(work: Path, sheet: Path | None = None) -> list[tuple[str, list[str]]]:
          ["verify", str(dataset), "--decode"]),
         ("Look at a contact sheet of the train split: images, class words, labels, WNIDs, boxes",
          ["show", str(dataset), "--count", "12", "--output", str(sheet)]),
-        ("Train a TF-Slim ResNet-v1-50 for a few steps (CPU)",
-         ["train", "--dataset_dir", str(dataset), *MODEL, "--train_dir", str(run),
-          "--train_image_size", IMAGE_SIZE, "--batch_size", "16", "--max_number_of_steps", "100",
-          # Slim's default --opt_epsilon (1.0) suits RMSProp; Adam wants a small one. A short run
-          # needs batch-norm statistics that follow quickly (the nets' own decay is 0.997).
-          "--optimizer", "adam", "--learning_rate", "0.001", "--opt_epsilon", "1e-8",
-          "--batch_norm_decay", "0.9", "--seed", "1", "--log_every_n_steps", "20"]),
+        training(dataset, run, workers),
         ("Evaluate it on the validation split (top-1, top-5, loss; chance is 10% top-1)",
          ["evaluate", "--dataset_dir", str(dataset), *MODEL, "--checkpoint_path", str(run),
           "--eval_image_size", IMAGE_SIZE, "--batch_size", "25"]),
@@ -87,13 +107,23 @@ def main(argv: list[str]) -> int:
         metavar="PNG",
         help="only generate, convert and draw the contact sheet, as a small PNG (docs/demo-sheet.png)",
     )
+    parser.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        metavar="WORKERS",
+        help="train on 1 ps and this many workers, processes on this machine (make train-cluster)",
+    )
+    add_verbose_flag(parser)
     options = parser.parse_args(argv)
     work = Path(options.workdir)
     shutil.rmtree(work, ignore_errors=True)
     started = time.monotonic()
-    chosen = steps(work, options.sheet)
+    chosen = steps(work, options.sheet, options.cluster)
     if options.sheet:
         chosen = [step for step in chosen if step[1][0] in SHEET_STEPS]
+    if options.verbose:
+        chosen = [(what, [*args, "--verbose"] if args[0] in QUIETED else args) for what, args in chosen]
     for number, (what, args) in enumerate(chosen, start=1):
         command = [sys.executable, "-m", "imagenet_convert", *args]
         print(f"\n== {number}. {what}\n$ python -m imagenet_convert {shlex.join(args)}", flush=True)
@@ -104,6 +134,7 @@ def main(argv: list[str]) -> int:
         shrink(options.sheet)
         print(f"\n{options.sheet}: {options.sheet.stat().st_size / 1e3:.0f} kB")
         return 0
+    quiet.load_tensorflow(options.verbose)
     predict_one(work)
     print(f"\nDemo finished in {time.monotonic() - started:.0f} s; everything it made is in {work}/")
     return 0

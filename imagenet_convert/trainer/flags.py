@@ -2,6 +2,7 @@
 
 Parsed with argparse rather than absl so that each ``main(argv)`` can be called repeatedly from Python;
 booleans still accept absl's spellings (``--clone_on_cpu``, ``--noclone_on_cpu``, ``--clone_on_cpu=false``).
+Importing it does not load TensorFlow, so ``--verbose`` is read before TensorFlow's start-up lines.
 """
 
 from __future__ import annotations
@@ -10,25 +11,9 @@ import argparse
 import sys
 from collections.abc import Callable
 
-import tensorflow as tf
-
 from imagenet_convert.errors import DatasetError, UsageError
-from imagenet_convert.trainer import memory, nets_factory, preprocessing
+from imagenet_convert.trainer import memory, nets_factory
 
-# Slim's parameter-server and contrib-only flags: accepted for command-line compatibility, refused
-# when set, with the reason (flag -> (default, why it cannot work here)).
-_PARAMETER_SERVER = (
-    "parameter-server training (tf.train.Supervisor, SyncReplicasOptimizer, a remote master) is gone "
-    "from TensorFlow 2; train on one machine, with --num_clones for several GPUs"
-)
-UNSUPPORTED: dict[str, tuple[object, str]] = {
-    "master": ("", _PARAMETER_SERVER),
-    "num_ps_tasks": (0, _PARAMETER_SERVER),
-    "worker_replicas": (1, _PARAMETER_SERVER),
-    "sync_replicas": (False, _PARAMETER_SERVER),
-    "replicas_to_aggregate": (1, _PARAMETER_SERVER),
-    "task": (0, _PARAMETER_SERVER),
-}
 _QUANTIZE = "quantization-aware training used tf.contrib.quantize, which TensorFlow 2 no longer has"
 
 
@@ -59,7 +44,7 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preprocessing_name",
         default=None,
-        choices=[*preprocessing.FAMILIES, *nets_factory.ARCHITECTURES],
+        choices=[*nets_factory.FAMILIES, *nets_factory.ARCHITECTURES],
         metavar="NAME",
         help="vgg, inception, lenet, cifarnet or a model name; default: --model_name's, as Slim's factory "
         "maps it, except resnet_v2_* (Inception's, with which Slim's ResNet-v2 checkpoints were trained; "
@@ -151,13 +136,70 @@ def train_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=None, help="(not in Slim) graph and input-order seed")
     p.add_argument("--quantize_delay", type=int, default=-1, help="refused when >= 0: " + _QUANTIZE)
-    p.add_argument("--master", default="", help="refused when set")
-    p.add_argument("--num_ps_tasks", type=int, default=0, help="refused when set")
-    p.add_argument("--worker_replicas", type=int, default=1, help="refused when set")
-    _add_bool(p, "sync_replicas", False, "refused when set")
-    p.add_argument("--replicas_to_aggregate", type=int, default=1, help="refused when set")
-    p.add_argument("--task", type=int, default=0, help="refused when set")
+    _add_cluster_flags(p)
+    _add_bool(
+        p,
+        "synthetic_input",
+        False,
+        "(not in Slim) train on one random batch of the same shape instead of the shards: the model's own "
+        "speed, without the input pipeline",
+    )
+    add_verbose_flag(p)
     return p
+
+
+def _add_cluster_flags(parser: argparse.ArgumentParser) -> None:
+    """Slim's between-graph replication flags, and the cluster's addresses (docs/cluster.md)."""
+    parser.add_argument(
+        "--master",
+        default="",
+        help="session target; default: this task's own server when the cluster is described (TF_CONFIG or "
+        "--ps_hosts/--worker_hosts), else local. Alone, with --num_ps_tasks, a server started elsewhere",
+    )
+    parser.add_argument(
+        "--num_ps_tasks",
+        type=int,
+        default=0,
+        help="parameter servers (0: local); a described cluster sets it",
+    )
+    parser.add_argument(
+        "--worker_replicas", type=int, default=1, help="workers in the cluster; a described cluster sets it"
+    )
+    _add_bool(
+        parser, "sync_replicas", False, "aggregate gradients of --replicas_to_aggregate workers per step"
+    )
+    parser.add_argument(
+        "--replicas_to_aggregate", type=int, default=1, help="gradients per step with --sync_replicas"
+    )
+    parser.add_argument(
+        "--task", type=int, default=0, help="this worker's (or ps task's) index; 0 is the chief"
+    )
+    parser.add_argument(
+        "--ps_hosts", default=None, help="(not in Slim) host:port,... of the ps tasks, instead of TF_CONFIG"
+    )
+    parser.add_argument(
+        "--worker_hosts",
+        default=None,
+        help="(not in Slim) host:port,... of the workers, instead of TF_CONFIG",
+    )
+    parser.add_argument(
+        "--job_name",
+        choices=("ps", "worker"),
+        default=None,
+        help="(not in Slim) with --ps_hosts: this task's job",
+    )
+    parser.add_argument(
+        "--cluster_timeout_secs",
+        type=float,
+        default=600,
+        help="(not in Slim) give up, naming the address, when a task this one needs has not answered for "
+        "this long",
+    )
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
+    """``--verbose``: TensorFlow's own start-up lines and warnings, hidden by default (``quiet``)."""
+    _add_bool(parser, "verbose", False, "(not in Slim) show TensorFlow's log lines and warnings")
 
 
 def eval_parser() -> argparse.ArgumentParser:
@@ -174,7 +216,8 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval_dir", default="/tmp/tfmodel/", help="the evaluation's event file goes here")
     p.add_argument("--eval_image_size", type=int, default=None, help="default: the model's own size")
     p.add_argument("--max_num_batches", type=int, default=None, help="default: the whole split")
-    p.add_argument("--master", default="", help="refused when set")
+    p.add_argument("--master", default="", help="session target (a TensorFlow server); default: in-process")
+    add_verbose_flag(p)
     return p
 
 
@@ -193,6 +236,7 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset_dir", default=None, help="for labels.txt and num_classes")
     p.add_argument("--num_classes", type=int, default=None, help="without --dataset_dir; default 1001")
     p.add_argument("--image_size", type=int, default=None, help="default: the model's own size")
+    add_verbose_flag(p)
     return p
 
 
@@ -200,10 +244,6 @@ def refusal(args: argparse.Namespace) -> str | None:
     """The reason the run cannot go ahead on today's TensorFlow, or None."""
     if getattr(args, "quantize_delay", -1) >= 0:
         return f"--quantize_delay={args.quantize_delay}: {_QUANTIZE}"
-    for name, (default, why) in UNSUPPORTED.items():
-        value = getattr(args, name, default)
-        if value != default:
-            return f"--{name}={value}: {why}"
     if getattr(args, "dataset_name", "imagenet") != "imagenet":
         return f"--dataset_name={args.dataset_name}: only 'imagenet' (the converted Slim shards) is supported"
     return None
@@ -220,7 +260,10 @@ def _describe(args: argparse.Namespace) -> str:
 
 
 def run_command(command: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> int:
-    """Run a command after refusing what cannot work; exit 2 for a usage error, 1 for missing shards."""
+    """Run a command after refusing what cannot work; exit 2 for a usage error, 1 for missing shards
+    or memory run out."""
+    import tensorflow as tf  # here: parsing the command line must not load it (quiet.py)
+
     try:
         reason = refusal(args)
         if reason:

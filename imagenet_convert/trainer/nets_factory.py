@@ -4,7 +4,8 @@ Variable names match those Slim's own code creates, which is what makes ``--chec
 fine-tuning from Slim's checkpoints work. Families ``tf_slim.nets`` ships (AlexNet, OverFeat, Inception
 v1-v3, ResNet) come from it; the others (VGG with VGG-416, LeNet, CifarNet, Inception v4,
 Inception-ResNet v2, MobileNet v1/v2, NASNet, PNASNet) are ours, in ``trainer/nets/``. Modules are
-imported when a model is first asked for, so the CLI starts without building 13 modules.
+imported when a model is first asked for, and TensorFlow only when a network is built: the command line
+reads the table before TensorFlow loads (quietly, ``quiet.py``).
 
 Code written against Slim switches with one import::
 
@@ -19,14 +20,12 @@ import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tensorflow as tf
-import tf_slim as slim
+if TYPE_CHECKING:
+    import tensorflow as tf
 
-from imagenet_convert.trainer import compat
-
-NetworkFn = Callable[..., tuple[tf.Tensor, dict[str, tf.Tensor]]]
+NetworkFn = Callable[..., tuple["tf.Tensor", dict[str, "tf.Tensor"]]]
 
 _OURS = "imagenet_convert.trainer.nets."
 _TF_SLIM = "tf_slim.nets."
@@ -42,7 +41,7 @@ class Architecture:
     preprocessing: str
     batch_norm: bool = True
 
-    def builder(self) -> Callable[..., tuple[tf.Tensor, dict[str, tf.Tensor]]]:
+    def builder(self) -> NetworkFn:
         return _resolve(self.build)
 
     def scope(self, **kwargs: Any) -> dict[str, dict[str, Any]]:
@@ -130,6 +129,10 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
+FAMILIES = sorted({arch.preprocessing for arch in ARCHITECTURES.values()})
+"""The preprocessing families: vgg, inception, lenet, cifarnet."""
+
+
 def architecture(name: str) -> Architecture:
     """Look a model up by Slim's name (``--model_name`` already restricts the CLI to these)."""
     if name not in ARCHITECTURES:
@@ -150,6 +153,10 @@ def get_network_fn(
     arg scope's decay; only models with batch norm take one. Batch norm updates its moving statistics in
     place (``compat``), where Slim left the updates in ``UPDATE_OPS`` for the train op: same result.
     """
+    import tf_slim as slim
+
+    from imagenet_convert.trainer import compat
+
     arch = architecture(name)
     scope_args: dict[str, Any] = {"weight_decay": weight_decay}
     if batch_norm_decay is not None:
@@ -171,6 +178,8 @@ def get_network_fn(
 
 def _squeezed(logits: tf.Tensor) -> tf.Tensor:
     """tf_slim's resnets return ``[batch, 1, 1, classes]``; Slim's later resnets squeeze, as the others do."""
+    import tensorflow as tf
+
     if logits.shape.rank == 4:
         return tf.squeeze(logits, [1, 2], name="SpatialSqueeze")
     return logits

@@ -4,7 +4,9 @@ The graph is Slim's: in-graph clones that share variables and average their grad
 Slim's losses, learning-rate schedules, optimizers and moving averages. The loop is a
 ``MonitoredTrainingSession`` instead of the removed ``Supervisor``: it resumes from the newest
 checkpoint in ``--train_dir``, saves every ``--save_interval_secs`` and at the end, and writes
-summaries every ``--save_summaries_secs``.
+summaries every ``--save_summaries_secs``. Across machines (``cluster``) the variables live on ps
+tasks and worker 0 is the chief that does all of that; ``--sync_replicas`` aggregates gradients of
+``--replicas_to_aggregate`` workers per step. Each run ends with ``report``'s figures.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tensorflow as tf
 import tf_slim as slim
 
 from imagenet_convert.errors import UsageError
-from imagenet_convert.trainer import checkpoints, data, flags, nets_factory, preprocessing
+from imagenet_convert.trainer import checkpoints, cluster, data, flags, nets_factory, preprocessing, report
 
 Optimizer = tf.compat.v1.train.Optimizer
 InitFn = Callable[[tf.compat.v1.train.Scaffold, tf.compat.v1.Session], None]
@@ -49,9 +51,11 @@ _OPTIMIZERS: dict[str, Callable[[argparse.Namespace, tf.Tensor], Optimizer]] = {
 }
 
 
-def decay_steps(args: argparse.Namespace, num_samples_per_epoch: int) -> int:
-    """Steps per decay: ``--num_epochs_per_decay`` epochs of the split, counted per clone as in Slim."""
-    return max(1, int(num_samples_per_epoch / args.batch_size * args.num_epochs_per_decay))
+def decay_steps(args: argparse.Namespace, num_samples_per_epoch: int) -> float:
+    """Steps per decay: ``--num_epochs_per_decay`` epochs of the split, counted per clone as in Slim;
+    a synchronous step takes ``--replicas_to_aggregate`` batches, so there are that many times fewer."""
+    steps = max(1, int(num_samples_per_epoch / args.batch_size * args.num_epochs_per_decay))
+    return steps / args.replicas_to_aggregate if args.sync_replicas else steps
 
 
 def learning_rate(args: argparse.Namespace, num_samples_per_epoch: int, global_step: tf.Tensor) -> tf.Tensor:
@@ -194,11 +198,19 @@ def optimize_clones(
 
 @dataclass(frozen=True)
 class TrainGraph:
-    """What the loop runs (``fetches``: loss and the global step after the update) and how it starts."""
+    """What the loop runs (``fetches``: loss and the global step after the update) and how it starts.
+
+    ``input_wait`` is the seconds the step waited for its batches; ``images_per_step`` counts one global
+    step over all replicas.
+    """
 
     fetches: tuple[tf.Tensor, tf.Tensor]
     global_step: tf.Variable
     init_fn: InitFn | None
+    input_wait: tf.Tensor
+    images_per_step: int
+    parameters: int
+    sync_optimizer: tf.compat.v1.train.SyncReplicasOptimizer | None
 
 
 def _summaries(clone: Clone, total_loss: tf.Tensor, rate: tf.Tensor) -> None:
@@ -211,23 +223,41 @@ def _summaries(clone: Clone, total_loss: tf.Tensor, rate: tf.Tensor) -> None:
     tf.compat.v1.summary.scalar("learning_rate", rate)
 
 
-def _input(args: argparse.Namespace, split: data.Split, image_size: int) -> Callable[[], tuple]:
+def _input(args: argparse.Namespace, split: data.Split, image_size: int, num_classes: int) -> tf.data.Dataset:
+    """Preprocessed batches from the shards, or ``--synthetic_input``'s one random batch."""
+    if args.synthetic_input:
+        return data.synthetic_batches(args.batch_size, image_size, num_classes, args.seed)
     preprocess = preprocessing.get_preprocessing(args.preprocessing_name or args.model_name, is_training=True)
-    with tf.device("/device:CPU:0"):
-        batches = data.train_batches(
-            split,
-            lambda image, boxes: preprocess(image, boxes, image_size, image_size),
-            batch_size=args.batch_size,
-            num_readers=args.num_readers,
-            num_threads=args.num_preprocessing_threads,
-            labels_offset=args.labels_offset,
-            seed=args.seed,
-        )
-        return tf.compat.v1.data.make_one_shot_iterator(batches).get_next
+    return data.train_batches(
+        split,
+        lambda image, boxes: preprocess(image, boxes, image_size, image_size),
+        batch_size=args.batch_size,
+        num_readers=args.num_readers,
+        num_threads=args.num_preprocessing_threads,
+        labels_offset=args.labels_offset,
+        seed=args.seed,
+    )
 
 
-def build(args: argparse.Namespace, split: data.Split) -> TrainGraph:
-    """The training graph in the default graph, as Slim's ``main`` builds it."""
+def _sync(
+    args: argparse.Namespace,
+    opt: Optimizer,
+    task: cluster.Task | None,
+    averages: tf.compat.v1.train.ExponentialMovingAverage | None,
+) -> tf.compat.v1.train.SyncReplicasOptimizer:
+    """Slim's ``--sync_replicas``: the chief applies the moving averages once per aggregated step."""
+    return tf.compat.v1.train.SyncReplicasOptimizer(
+        opt,
+        replicas_to_aggregate=args.replicas_to_aggregate,
+        total_num_replicas=task.num_workers if task else args.worker_replicas,
+        variable_averages=averages,
+        variables_to_average=slim.get_model_variables() if averages else None,
+    )
+
+
+def build(args: argparse.Namespace, split: data.Split, task: cluster.Task | None = None) -> TrainGraph:
+    """The training graph in the default graph, as Slim's ``main`` builds it (for ``task`` in a cluster,
+    under ``cluster.device_function``)."""
     if args.seed is not None:
         tf.compat.v1.set_random_seed(args.seed)
     with tf.device("/device:CPU:0" if args.num_clones > 1 else ""):
@@ -241,20 +271,32 @@ def build(args: argparse.Namespace, split: data.Split) -> TrainGraph:
         is_training=True,
         batch_norm_decay=args.batch_norm_decay,
     )
-    next_batch = _input(args, split, args.train_image_size or arch.default_image_size)
+    with tf.device("/device:CPU:0"):
+        batches = _input(args, split, args.train_image_size or arch.default_image_size, num_classes)
+        next_batch, waits = report.timed_input(tf.compat.v1.data.make_one_shot_iterator(batches).get_next)
     clones = create_clones(args, network, next_batch, num_classes)
+    parameters = report.parameter_count(tf.compat.v1.trainable_variables())
     update_ops = []
+    averages = None
     if args.moving_average_decay:
         averages = tf.compat.v1.train.ExponentialMovingAverage(args.moving_average_decay, global_step)
-        update_ops.append(averages.apply(slim.get_model_variables()))
     rate = learning_rate(args, split.num_examples, global_step)
     opt = optimizer(args, rate)
+    sync_optimizer = _sync(args, opt, task, averages) if args.sync_replicas else None
+    if averages and not sync_optimizer:
+        update_ops.append(averages.apply(slim.get_model_variables()))
     total_loss, gradients = optimize_clones(clones, opt, variables_to_train(args.trainable_scopes))
-    update_ops.append(opt.apply_gradients(gradients, global_step=global_step))
+    update_ops.append((sync_optimizer or opt).apply_gradients(gradients, global_step=global_step))
     _summaries(clones[0], total_loss, rate)
     with tf.control_dependencies(update_ops):
         fetches = (tf.identity(total_loss, name="train_op"), global_step.read_value())
-    return TrainGraph(fetches, global_step, _warm_start(args))
+    images_per_step = (
+        args.batch_size * args.num_clones * (args.replicas_to_aggregate if sync_optimizer else 1)
+    )
+    input_wait = tf.reduce_max(tf.stack(waits))
+    return TrainGraph(
+        fetches, global_step, _warm_start(args), input_wait, images_per_step, parameters, sync_optimizer
+    )
 
 
 def _warm_start(args: argparse.Namespace) -> InitFn | None:
@@ -275,39 +317,74 @@ def _warm_start(args: argparse.Namespace) -> InitFn | None:
     return lambda _scaffold, session: saver.restore(session, path)
 
 
-def run(args: argparse.Namespace, graph: TrainGraph) -> int:
-    """Train until ``--max_number_of_steps`` (or forever); returns the last global step."""
-    hooks = []
+def run(args: argparse.Namespace, graph: TrainGraph, task: cluster.Task | None = None) -> report.Meter:
+    """Train until ``--max_number_of_steps`` (or forever), as the chief or another worker of ``task``'s
+    cluster; returns the steps' measurements."""
+    is_chief = task is None or task.is_chief
+    hooks: list[tf.compat.v1.train.SessionRunHook] = []
     if args.max_number_of_steps is not None:
         hooks.append(tf.compat.v1.train.StopAtStepHook(last_step=args.max_number_of_steps))
+    if graph.sync_optimizer is not None:
+        hooks.append(cluster.SyncReplicasHook(graph.sync_optimizer, is_chief))
+    if not is_chief:
+        cluster.wait_for_chief(task)
+    meter = report.Meter(graph.images_per_step)
     with tf.compat.v1.train.MonitoredTrainingSession(
+        master=task.master if task else "",
+        is_chief=is_chief,
         checkpoint_dir=args.train_dir,
         scaffold=tf.compat.v1.train.Scaffold(init_fn=graph.init_fn),
         hooks=hooks,
         save_checkpoint_secs=args.save_interval_secs,
         save_summaries_secs=args.save_summaries_secs,
         log_step_count_steps=None,
-        config=tf.compat.v1.ConfigProto(allow_soft_placement=True),
+        config=cluster.session_config(task),
     ) as session:
-        step = session.run_step_fn(lambda step_context: step_context.session.run(graph.global_step))
+        logged = meter.begin(
+            session.run_step_fn(lambda step_context: step_context.session.run(graph.global_step))
+        )
         while not session.should_stop():
             start = time.monotonic()
-            loss, step = session.run(graph.fetches)
-            if args.log_every_n_steps > 0 and step % args.log_every_n_steps == 0:
+            (loss, step), wait = session.run((graph.fetches, graph.input_wait))
+            seconds = time.monotonic() - start
+            meter.record(int(step), seconds, float(wait))
+            # once per global step: a synchronous worker's step can end before the global step moves
+            if args.log_every_n_steps > 0 and step % args.log_every_n_steps == 0 and step != logged:
+                logged = step
+                rate = meter.images_per_sec_since_last_log()
                 print(
-                    f"global step {step}: loss = {loss:.4f} ({time.monotonic() - start:.3f} sec/step)",
+                    f"global step {step}: loss = {loss:.4f} ({seconds:.3f} sec/step, {rate:.1f} images/s)",
                     flush=True,
                 )
-    return int(step)
+    return meter
 
 
-def train(args: argparse.Namespace) -> int:
-    """Build and run one training; returns the last global step reached in this call."""
+def train(args: argparse.Namespace) -> dict[str, object]:
+    """Build and run one training, or serve as a ps task; returns this task's report."""
+    started = time.monotonic()
+    task = cluster.resolve(args)
+    if task is not None and task.job == "ps":
+        return cluster.serve(task, args.cluster_timeout_secs, args.train_dir)
     split = data.load_split(args.dataset_dir, args.dataset_split_name)
-    with tf.Graph().as_default():
-        step = run(args, build(args, split))
-    print(f"Finished training at global step {step}; checkpoints in {args.train_dir}")
-    return step
+    with cluster.joined(task, args.cluster_timeout_secs) as task, tf.Graph().as_default():
+        with cluster.device_function(task):
+            graph = build(args, split, task)
+        meter = run(args, graph, task)
+    figures = meter.summary()
+    print(f"Finished training at global step {figures['last_global_step']}; checkpoints in {args.train_dir}")
+    ended = report.build(
+        task.name if task else "local",
+        started,
+        model=args.model_name,
+        batch_size=args.batch_size,
+        num_clones=args.num_clones,
+        cluster=cluster.describe(task, args),
+        synthetic_input=args.synthetic_input,
+        parameters=graph.parameters,
+        **figures,
+    )
+    print(f"{report.describe(ended)}; {report.write(args.train_dir, ended)}", flush=True)
+    return ended
 
 
 def main(argv: list[str]) -> int:
