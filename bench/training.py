@@ -3,8 +3,11 @@
 The model collection's figures: VGG-416 at batch 1 and 2 and the largest batch this machine holds
 (predicted from the peaks at 1 and 2, then confirmed: that batch trains a step, the next ends with the
 trainer's out-of-memory line), and resnet_v1_50, inception_v4, mobilenet_v1 and nasnet_large at batch
-8. Every run is the real ``train`` command on a converted miniature (generated and converted once into
-the workdir), measured from outside (wall clock, peak PSS) and by its own ``train_report.json``.
+8. The cluster trainer's: resnet_v1_50 at batch 32 from the shards against ``--synthetic_input`` (the
+input pipeline keeps up when the ratio is at least 0.9), and on a loopback cluster of 1 ps and 1
+against 2 workers. Every run is the real ``train`` command on a converted miniature (generated and
+converted once into the workdir), measured from outside (wall clock, peak PSS of all its processes)
+and by its own ``train_report.json`` (a cluster's chief's).
 Results: RESULTS/bench-train.json, a table printed, and docs/performance.md's section between its
 ``bench-train`` markers.
 """
@@ -41,15 +44,24 @@ GIB = 1 << 30
 
 @dataclass(frozen=True)
 class Case:
-    """One training run: a model at a batch size for a number of steps (the first ones are warm-up)."""
+    """One training run: a model at a batch size for a number of steps (the first ones are warm-up),
+    in one process or on a loopback cluster of 1 ps and ``workers`` workers."""
 
     model: str
     batch: int
     steps: int
+    workers: int = 0
+    extra: tuple[str, ...] = ()
+
+    @property
+    def setup(self) -> str:
+        if self.workers:
+            return f"cluster: 1 ps, {self.workers} worker{'s' if self.workers > 1 else ''}"
+        return " ".join(self.extra) or "one process"
 
     @property
     def name(self) -> str:
-        return f"{self.model} batch {self.batch}"
+        return f"{self.model} batch {self.batch} {self.setup}"
 
 
 CASES = (
@@ -58,7 +70,9 @@ CASES = (
     Case("mobilenet_v1", 8, 12),
     Case("nasnet_large", 8, 5),
 )
-VGG_416_STEPS = 4
+VGG_416_STEPS = 3
+INPUT_CASES = (Case("resnet_v1_50", 32, 10), Case("resnet_v1_50", 32, 10, extra=("--synthetic_input",)))
+CLUSTER_CASES = (Case("resnet_v1_50", 32, 8, workers=1), Case("resnet_v1_50", 32, 8, workers=2))
 
 
 def converted_set(ws: Workspace) -> Path:
@@ -80,12 +94,25 @@ def converted_set(ws: Workspace) -> Path:
 
 
 def train_command(dataset: Path, train_dir: Path, case: Case) -> list[str]:
+    """The ``train`` command line of ``case`` (under ``cluster`` for a loopback cluster)."""
     offset = "1" if case.model.startswith(NO_BACKGROUND) else "0"
+    launcher = (
+        [
+            "cluster",
+            "--ps",
+            "1",
+            "--workers",
+            str(case.workers),
+            "--",
+        ]
+        if case.workers
+        else ["train"]
+    )
     return [
-        sys.executable, "-m", "imagenet_convert", "train", "--dataset_dir", str(dataset),
+        sys.executable, "-m", "imagenet_convert", *launcher, "--dataset_dir", str(dataset),
         "--train_dir", str(train_dir), "--model_name", case.model, "--batch_size", str(case.batch),
         "--max_number_of_steps", str(case.steps), "--labels_offset", offset, "--log_every_n_steps", "1",
-        "--save_interval_secs", "100000", "--save_summaries_secs", "100000",
+        "--save_interval_secs", "100000", "--save_summaries_secs", "100000", *case.extra,
     ]  # fmt: skip
 
 
@@ -98,11 +125,13 @@ def measure(ws: Workspace, dataset: Path, case: Case) -> dict[str, Any]:
     )
     row: dict[str, Any] = {
         "model": case.model,
+        "setup": case.setup,
         "batch": case.batch,
         "image_size": nets_factory.architecture(case.model).default_image_size,
         "exit_status": measured.returncode,
         "wall_s": measured.wall_s,
         "peak_pss_gib": round(measured.peak_pss_bytes / GIB, 2),
+        "others_cpu_s": measured.others_cpu_s,
     }
     report_path = train_dir / "train_report.json"
     if measured.returncode == 0 and report_path.exists():
@@ -152,18 +181,31 @@ def vgg_416(ws: Workspace, dataset: Path) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of the runs."""
     lines = [
-        "| model | batch | px | s/step (median) | images/s | peak RSS | peak PSS | exit |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | setup | batch | px | s/step (median) | images/s | peak RSS (chief) | peak PSS (all) "
+        "| others' CPU s | exit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         outcome = "0" if row["exit_status"] == 0 else f"{row['exit_status']}: {row.get('last_line', '')}"
         cells = [
-            f"`{row['model']}`", row["batch"], row["image_size"], row.get("step_time_median_s", "-"),
-            row.get("images_per_sec", "-"), f"{row.get('peak_rss_gib', '-')} GiB",
-            f"{row['peak_pss_gib']} GiB", outcome,
+            f"`{row['model']}`", row["setup"], row["batch"], row["image_size"],
+            row.get("step_time_median_s", "-"), row.get("images_per_sec", "-"),
+            f"{row.get('peak_rss_gib', '-')} GiB", f"{row['peak_pss_gib']} GiB", row["others_cpu_s"], outcome,
         ]  # fmt: skip
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
+
+
+def ratios(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    """images/s from the shards over ``--synthetic_input``'s, and of 2 workers over 1."""
+    rate = {(row["model"], row["batch"], row["setup"]): row.get("images_per_sec") for row in rows}
+    shards, synthetic, one, two = (
+        rate.get(("resnet_v1_50", 32, case.setup)) for case in (*INPUT_CASES, *CLUSTER_CASES)
+    )
+    return {
+        "shards_over_synthetic_input": report.ratio(shards, synthetic),
+        "two_workers_over_one": report.ratio(two, one),
+    }
 
 
 def write_section(text: str, path: Path = PERFORMANCE_MD) -> None:
@@ -183,10 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     ws = Workspace(args.workdir, args.results)
     dataset = converted_set(ws)
     rows = [] if args.skip_vgg_416 else vgg_416(ws, dataset)
-    rows += [measure(ws, dataset, case) for case in CASES]
-    text = table(rows)
+    rows += [measure(ws, dataset, case) for case in (*CASES, *INPUT_CASES, *CLUSTER_CASES)]
+    figures = ratios(rows)
+    text = table(rows) + "\n\n" + ", ".join(f"{name}: {value}" for name, value in figures.items())
     print(text)
-    report.write_json(args.results / "bench-train.json", {"machine": report.machine(), "runs": rows})
+    results = {"machine": report.machine(), "runs": rows, "ratios": figures}
+    report.write_json(args.results / "bench-train.json", results)
     write_section(text)
     return 0
 
