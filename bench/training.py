@@ -27,7 +27,7 @@ import psutil
 from bench import report
 from bench.datasets import BenchSet, ensure
 from bench.measure import Measurement, run_measured
-from bench.steps import Workspace
+from bench.steps import BenchError, Workspace
 from imagenet_convert.fake import FakeOptions
 from imagenet_convert.trainer import memory, nets_factory
 
@@ -80,16 +80,12 @@ def converted_set(ws: Workspace) -> Path:
     archives, _ = ensure(ws.workdir, TRAINING_SET)
     output = ws.workdir / "sets" / "train-tfrecord"
     command = [
-        sys.executable,
-        "-m",
-        "imagenet_convert",
-        "run",
-        "--input",
-        str(archives),
-        "--output",
-        str(output),
-    ]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        sys.executable, "-m", "imagenet_convert", "run", "--input", str(archives), "--output", str(output),
+        "--train-shards", "8", "--validation-shards", "2",
+    ]  # fmt: skip
+    converted = subprocess.run(command, capture_output=True, text=True)
+    if converted.returncode:
+        raise BenchError(f"converting {archives} failed: {converted.stderr.strip()}")
     return output
 
 

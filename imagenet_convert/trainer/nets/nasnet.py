@@ -7,12 +7,10 @@ reduction cells as their stem.
 
 from __future__ import annotations
 
-from typing import Any
-
-import tensorflow as tf
+import functools
 
 from imagenet_convert.trainer.nets import nasnet_cells
-from imagenet_convert.trainer.nets.nasnet_cells import CellSpec, Config
+from imagenet_convert.trainer.nets.nasnet_cells import CellSpec, Config, Network
 
 NORMAL_CELL = CellSpec(
     combinations=(
@@ -65,89 +63,29 @@ LARGE = Config(
 )
 
 
-def cifar_arg_scope(
-    weight_decay: float = 5e-4, batch_norm_decay: float = 0.9, batch_norm_epsilon: float = 1e-5
-) -> dict[str, dict[str, Any]]:
-    return nasnet_cells.arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon)
+# Slim's nasnet_cifar_arg_scope, nasnet_mobile_arg_scope and nasnet_large_arg_scope defaults.
+cifar_arg_scope = functools.partial(
+    nasnet_cells.arg_scope, weight_decay=5e-4, batch_norm_decay=0.9, batch_norm_epsilon=1e-5
+)
+mobile_arg_scope = functools.partial(
+    nasnet_cells.arg_scope, weight_decay=4e-5, batch_norm_decay=0.9997, batch_norm_epsilon=1e-3
+)
+large_arg_scope = functools.partial(
+    nasnet_cells.arg_scope, weight_decay=5e-5, batch_norm_decay=0.9997, batch_norm_epsilon=1e-3
+)
 
-
-def mobile_arg_scope(
-    weight_decay: float = 4e-5, batch_norm_decay: float = 0.9997, batch_norm_epsilon: float = 1e-3
-) -> dict[str, dict[str, Any]]:
-    return nasnet_cells.arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon)
-
-
-def large_arg_scope(
-    weight_decay: float = 5e-5, batch_norm_decay: float = 0.9997, batch_norm_epsilon: float = 1e-3
-) -> dict[str, dict[str, Any]]:
-    return nasnet_cells.arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon)
-
-
-def build_nasnet_cifar(
-    images: tf.Tensor,
-    num_classes: int | None,
-    is_training: bool = True,
-    config: Config | None = None,
-    current_step: tf.Tensor | None = None,
-) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """NASNet-A 6@768 for 32x32 CIFAR images: a 3x3 convolution for a stem, no stem cells."""
-    return nasnet_cells.build(
-        images,
-        num_classes,
-        is_training=is_training,
-        config=config or CIFAR,
-        normal=NORMAL_CELL,
-        reduction=REDUCTION_CELL,
-        imagenet_stem=False,
-        current_step=current_step,
-    )
-
-
-def build_nasnet_mobile(
-    images: tf.Tensor,
-    num_classes: int | None,
-    is_training: bool = True,
-    final_endpoint: str | None = None,
-    config: Config | None = None,
-    current_step: tf.Tensor | None = None,
-) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """NASNet-A 4@1056 for 224x224 ImageNet images."""
-    return _imagenet(images, num_classes, is_training, final_endpoint, config or MOBILE, current_step)
-
-
-def build_nasnet_large(
-    images: tf.Tensor,
-    num_classes: int | None,
-    is_training: bool = True,
-    final_endpoint: str | None = None,
-    config: Config | None = None,
-    current_step: tf.Tensor | None = None,
-) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """NASNet-A 6@4032 for 331x331 ImageNet images."""
-    return _imagenet(images, num_classes, is_training, final_endpoint, config or LARGE, current_step)
-
-
-def _imagenet(
-    images: tf.Tensor,
-    num_classes: int | None,
-    is_training: bool,
-    final_endpoint: str | None,
-    config: Config,
-    current_step: tf.Tensor | None,
-) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    return nasnet_cells.build(
-        images,
-        num_classes,
-        is_training=is_training,
-        config=config,
-        normal=NORMAL_CELL,
-        reduction=REDUCTION_CELL,
-        imagenet_stem=True,
-        final_endpoint=final_endpoint,
-        current_step=current_step,
-    )
-
-
-build_nasnet_cifar.default_image_size = 32  # type: ignore[attr-defined]
-build_nasnet_mobile.default_image_size = 224  # type: ignore[attr-defined]
-build_nasnet_large.default_image_size = 331  # type: ignore[attr-defined]
+build_nasnet_cifar = nasnet_cells.builder(
+    "build_nasnet_cifar",
+    Network(NORMAL_CELL, REDUCTION_CELL, imagenet_stem=False, config=CIFAR, default_image_size=32),
+    "NASNet-A 6@768 for 32x32 CIFAR images: a 3x3 convolution for a stem, no stem cells.",
+)
+build_nasnet_mobile = nasnet_cells.builder(
+    "build_nasnet_mobile",
+    Network(NORMAL_CELL, REDUCTION_CELL, imagenet_stem=True, config=MOBILE, default_image_size=224),
+    "NASNet-A 4@1056 for 224x224 ImageNet images.",
+)
+build_nasnet_large = nasnet_cells.builder(
+    "build_nasnet_large",
+    Network(NORMAL_CELL, REDUCTION_CELL, imagenet_stem=True, config=LARGE, default_image_size=331),
+    "NASNet-A 6@4032 for 331x331 ImageNet images.",
+)

@@ -10,6 +10,7 @@ in a contrib ``HParams`` are a frozen ``Config``; pass a modified copy (``datacl
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -364,3 +365,45 @@ class _Network:
     def size(self, net: tf.Tensor) -> int:
         """A spatial size (Slim compares dimension 2, the width in NHWC and the height in NCHW)."""
         return int(net.shape[2])
+
+
+@dataclass(frozen=True)
+class Network:
+    """One model of the family: its cells, its stem, Slim's configuration and image size for it."""
+
+    normal: CellSpec
+    reduction: CellSpec | None
+    imagenet_stem: bool
+    config: Config
+    default_image_size: int
+
+
+def builder(
+    name: str, network: Network, description: str
+) -> Callable[..., tuple[tf.Tensor, dict[str, tf.Tensor]]]:
+    """A builder with Slim's signature (``build_nasnet_mobile`` and its kin) for ``network``."""
+
+    def build_network(
+        images: tf.Tensor,
+        num_classes: int | None,
+        is_training: bool = True,
+        final_endpoint: str | None = None,
+        config: Config | None = None,
+        current_step: tf.Tensor | None = None,
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        return build(
+            images,
+            num_classes,
+            is_training=is_training,
+            config=config or network.config,
+            normal=network.normal,
+            reduction=network.reduction,
+            imagenet_stem=network.imagenet_stem,
+            final_endpoint=final_endpoint,
+            current_step=current_step,
+        )
+
+    build_network.__name__ = build_network.__qualname__ = name
+    build_network.__doc__ = description
+    build_network.default_image_size = network.default_image_size  # type: ignore[attr-defined]
+    return build_network

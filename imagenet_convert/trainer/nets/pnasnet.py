@@ -6,12 +6,10 @@ width) the reduction cell; ``nasnet_cells`` stacks it.
 
 from __future__ import annotations
 
-from typing import Any
-
-import tensorflow as tf
+import functools
 
 from imagenet_convert.trainer.nets import nasnet_cells
-from imagenet_convert.trainer.nets.nasnet_cells import CellSpec, Config
+from imagenet_convert.trainer.nets.nasnet_cells import CellSpec, Config, Network
 
 CELL = CellSpec(
     combinations=(
@@ -45,62 +43,19 @@ MOBILE = Config(
 )
 
 
-def large_arg_scope(
-    weight_decay: float = 4e-5, batch_norm_decay: float = 0.9997, batch_norm_epsilon: float = 1e-3
-) -> dict[str, dict[str, Any]]:
-    return nasnet_cells.arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon)
+# Slim's pnasnet_large_arg_scope and pnasnet_mobile_arg_scope defaults.
+large_arg_scope = functools.partial(
+    nasnet_cells.arg_scope, weight_decay=4e-5, batch_norm_decay=0.9997, batch_norm_epsilon=1e-3
+)
+mobile_arg_scope = large_arg_scope
 
-
-def mobile_arg_scope(
-    weight_decay: float = 4e-5, batch_norm_decay: float = 0.9997, batch_norm_epsilon: float = 1e-3
-) -> dict[str, dict[str, Any]]:
-    return nasnet_cells.arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon)
-
-
-def build_pnasnet_large(
-    images: tf.Tensor,
-    num_classes: int | None,
-    is_training: bool = True,
-    final_endpoint: str | None = None,
-    config: Config | None = None,
-    current_step: tf.Tensor | None = None,
-) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """PNASNet-5 Large for 331x331 ImageNet images."""
-    return _build(images, num_classes, is_training, final_endpoint, config or LARGE, current_step)
-
-
-def build_pnasnet_mobile(
-    images: tf.Tensor,
-    num_classes: int | None,
-    is_training: bool = True,
-    final_endpoint: str | None = None,
-    config: Config | None = None,
-    current_step: tf.Tensor | None = None,
-) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """PNASNet-5 Mobile for 224x224 ImageNet images."""
-    return _build(images, num_classes, is_training, final_endpoint, config or MOBILE, current_step)
-
-
-def _build(
-    images: tf.Tensor,
-    num_classes: int | None,
-    is_training: bool,
-    final_endpoint: str | None,
-    config: Config,
-    current_step: tf.Tensor | None,
-) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    return nasnet_cells.build(
-        images,
-        num_classes,
-        is_training=is_training,
-        config=config,
-        normal=CELL,
-        reduction=None,
-        imagenet_stem=True,
-        final_endpoint=final_endpoint,
-        current_step=current_step,
-    )
-
-
-build_pnasnet_large.default_image_size = 331  # type: ignore[attr-defined]
-build_pnasnet_mobile.default_image_size = 224  # type: ignore[attr-defined]
+build_pnasnet_large = nasnet_cells.builder(
+    "build_pnasnet_large",
+    Network(CELL, None, imagenet_stem=True, config=LARGE, default_image_size=331),
+    "PNASNet-5 Large for 331x331 ImageNet images.",
+)
+build_pnasnet_mobile = nasnet_cells.builder(
+    "build_pnasnet_mobile",
+    Network(CELL, None, imagenet_stem=True, config=MOBILE, default_image_size=224),
+    "PNASNet-5 Mobile for 224x224 ImageNet images.",
+)
