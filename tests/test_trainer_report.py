@@ -55,9 +55,13 @@ def test_the_steady_state_leaves_the_warm_up_out() -> None:
     assert figures["step_time_median_s"] == 0.5 and figures["step_time_p90_s"] == pytest.approx(0.55)
     assert figures["input_wait_share"] == pytest.approx(1.0 / 5.5, abs=1e-4)
     assert (
-        report.Meter(10, times=[1.0] * 3, waits=[0.0] * 3, stamps=stamps[:3]).summary()["images_per_sec"]
+        report.Meter(10, times=[1.0] * 2, waits=[0.0] * 2, stamps=stamps[:2]).summary()["images_per_sec"]
         is None
     )
+    one_step = report.Meter(
+        10, times=times[:3], waits=[0.0] * 3, stamps=stamps[:3]
+    ).summary()  # VGG-416's case
+    assert one_step["images_per_sec"] == pytest.approx(10 / 0.5) and one_step["step_time_median_s"] == 0.5
 
 
 def test_report_files_name_their_task() -> None:

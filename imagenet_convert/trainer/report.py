@@ -112,9 +112,9 @@ class Meter:
             "step_time_p90_s": None,
             "input_wait_share": None,
         }
-        if len(times) >= 2:
+        if times:  # one step after the warm-up is enough for the slowest nets (VGG-416: a minute a step)
             (start, first), (end, last) = self.stamps[warmup - 1], self.stamps[-1]
-            figures["images_per_sec"] = round((last - first) * self.images_per_step / (end - start), 2)
+            figures["images_per_sec"] = float(f"{(last - first) * self.images_per_step / (end - start):.4g}")
             figures["step_time_median_s"] = round(statistics.median(times), 4)
             figures["step_time_p90_s"] = round(float(np.percentile(times, 90)), 4)
             figures["input_wait_share"] = round(sum(waits) / sum(times), 4)
@@ -153,7 +153,7 @@ def describe(report: dict[str, object]) -> str:
     parts = []
     if report.get("images_per_sec") is not None:
         parts += [
-            f"{report['images_per_sec']:.1f} images/s after {report['warmup_steps']} warm-up steps",
+            f"{report['images_per_sec']:.3g} images/s after {report['warmup_steps']} warm-up steps",
             f"step time median {report['step_time_median_s']:.3f} s, p90 {report['step_time_p90_s']:.3f} s",
             f"input wait {report['input_wait_share']:.0%}",
         ]

@@ -353,7 +353,7 @@ def run(args: argparse.Namespace, graph: TrainGraph, task: cluster.Task | None =
                 logged = step
                 rate = meter.images_per_sec_since_last_log()
                 print(
-                    f"global step {step}: loss = {loss:.4f} ({seconds:.3f} sec/step, {rate:.1f} images/s)",
+                    f"global step {step}: loss = {loss:.4f} ({seconds:.3f} sec/step, {rate:.3g} images/s)",
                     flush=True,
                 )
     return meter
