@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from re import Pattern
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from imagenet_convert.archives import ArchiveError
+from imagenet_convert.archives import MAX_FILE_BYTES, ArchiveError, too_large
 from imagenet_convert.classes import imagenet1k_classes
 from imagenet_convert.devkit import Synset
 from imagenet_convert.layouts.locators import Locator
@@ -109,8 +109,8 @@ class Layout(ABC):
         """A file that cannot be an image: stop, or with --skip-bad-images list it and go on."""
         if not self.skip_bad:
             raise LayoutError(
-                f"{path}: {problem}; remove or fix it, or pass --skip-bad-images to leave it out "
-                "(listed in run_report.json)"
+                f"{self.tree.where(path)}: {problem}; remove or fix it, or pass --skip-bad-images to leave "
+                "it out (listed in run_report.json)"
             )
         catalogue.skipped.append({"image": path, "problem": problem})
 
@@ -154,8 +154,11 @@ class Layout(ABC):
         return per_class
 
     def image_file(self, catalogue: Catalogue, path: str) -> bool:
-        """Whether a listed image file can be planned (an empty one cannot)."""
-        if self.tree.files[path] == 0:
+        """Whether a listed image file can be planned (an empty one cannot, nor one no worker should
+        hold: for a ZIP member, the size the central directory says it inflates to)."""
+        size = self.tree.files[path]
+        if size == 0:
             self.bad_file(catalogue, path, "an empty (zero-byte) image file")
-            return False
-        return True
+        elif size > MAX_FILE_BYTES:
+            self.bad_file(catalogue, path, too_large(size))
+        return 0 < size <= MAX_FILE_BYTES

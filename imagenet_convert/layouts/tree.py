@@ -11,14 +11,16 @@ import errno
 import os
 import stat
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
 
-from imagenet_convert.archives import ArchiveError, open_input
-from imagenet_convert.layouts.locators import Locator, read_file
+from imagenet_convert.archives import MAX_FILE_BYTES, ArchiveError, open_input, too_large
+from imagenet_convert.errors import shown
+from imagenet_convert.layouts.locators import ZIP_LOCAL_HEADER, Locator, read_file
 from imagenet_convert.ordered import in_order
 
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"})
@@ -65,6 +67,10 @@ class Tree:
             self.newest = (mtime, path)
         self._under.clear()
 
+    def where(self, path: str) -> str:
+        """The file ``path`` as messages name it: the ZIP's member, or the file itself (printable)."""
+        return f"{self.zip_name}: member {shown(path)}" if self.zip_name else shown(path)
+
     def locator(self, path: str) -> Locator:
         """Where the file's bytes are: the whole file, or a ZIP member's range of the ZIP."""
         if self.zip_name:
@@ -73,22 +79,27 @@ class Tree:
         return Locator(path, 0, self.files[path])
 
     def read(self, path: str) -> bytes:
-        """A small file's bytes (a devkit, a CSV, an XML file)."""
+        """A small file's bytes (a devkit, a CSV, an XML file), at most ``MAX_FILE_BYTES``."""
+        size = self.files[path]
+        if size > MAX_FILE_BYTES:
+            raise ArchiveError(f"{shown(path)}: {too_large(size)}")
         if "://" in self.root or self.zip_name:
-            return read_file(self.root, self.locator(path), path)
+            return read_file(self.root, self.locator(path), shown(path))
         # Half a million XML files: os.read costs a third of the builtin open, a tenth of Beam's
         # per-file machinery.
         try:
             handle = os.open(os.path.join(self.root, path), os.O_RDONLY)
             try:
-                data = os.read(handle, self.files[path] + 1)
-                while len(data) > self.files[path] and (more := os.read(handle, 1 << 20)):
+                data = os.read(handle, size + 1)
+                while len(data) > size and (more := os.read(handle, 1 << 20)):
                     data += more  # it grew since it was listed
+                    if len(data) > MAX_FILE_BYTES:
+                        raise ArchiveError(f"{shown(path)}: {too_large()}")
                 return data
             finally:
                 os.close(handle)
         except OSError as exc:
-            raise ArchiveError(f"{path}: cannot read ({exc.strerror})") from None
+            raise ArchiveError(f"{shown(path)}: cannot read ({exc.strerror})") from None
 
     def read_many(self, paths: list[str]) -> Iterator[tuple[str, bytes]]:
         """(path, bytes) of many small files in order, read ahead in threads (the XML of a split).
@@ -247,16 +258,39 @@ def list_folder(root: str) -> Tree:
     return tree
 
 
+def _check_members(name: str, infos: list[zipfile.ZipInfo], directory: int) -> None:
+    """Each member once, in bytes of its own: a name listed twice (which copy?), or members whose
+    bytes overlap (a decompression bomb's trick, or a damaged central directory), are refused."""
+    counts = Counter(info.filename for info in infos)
+    twice = sorted(member for member, count in counts.items() if count > 1)
+    if twice:
+        more = f" (and {len(twice) - 1} more names)" if len(twice) > 1 else ""
+        raise ArchiveError(
+            f"{name}: member {shown(twice[0])} is listed {counts[twice[0]]} times{more}: which copy is "
+            "meant cannot be told; the ZIP is damaged or was repacked badly, download it again"
+        )
+    ordered = sorted(infos, key=lambda info: info.header_offset)  # already in this order, as a rule
+    for info, after in zip(ordered, [*ordered[1:], None], strict=True):
+        end = info.header_offset + ZIP_LOCAL_HEADER.size + info.compress_size  # name and extra not counted
+        if end > (after.header_offset if after else directory):
+            where = f"member {shown(after.filename)}" if after else "the central directory"
+            raise ArchiveError(
+                f"{name}: member {shown(info.filename)} overlaps {where}: the central directory is damaged "
+                "or hostile (overlapping members inflate the same bytes again); download it again"
+            )
+
+
 def list_zip(root: str, name: str) -> Tree:
     """The members of the ZIP ``name`` under ``root``, read from its central directory only."""
     tree = Tree(root, zip_name=name)
     try:
         with open_input(FileSystems.join(root, name)) as stream, zipfile.ZipFile(stream) as archive:
-            infos = archive.infolist()
+            infos, directory = archive.infolist(), archive.start_dir
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise ArchiveError(
             f"{name}: not a readable ZIP ({exc}); the download is incomplete or damaged, download it again"
         ) from None
+    _check_members(name, infos, directory)
     for info in infos:
         if info.is_dir():
             continue

@@ -1,0 +1,178 @@
+"""Bad input in the folder and ZIP layouts gets one line naming the file, or the promised skip.
+
+Each case spoils a hard-linked copy of the small miniature in one layout the way a damaged download,
+a tree copied from elsewhere or a hostile archive would, then plans and writes it in this process as
+``run`` does (tests.test_bad_input.convert_here). Every case checks the one-line message (or the
+skipped file listed and the other images' labels right), and that the input and everything beside
+the output are as they were. test_bad_layouts_cli.py runs the command line where only a process
+shows what matters: its memory, its exit status, that it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from imagenet_convert.archives import ArchiveError
+from imagenet_convert.layouts.kaggle import KAGGLE_ZIP
+from imagenet_convert.plan import Plan
+from tests import damage
+from tests.test_bad_input import REFUSED, convert_here, plan_here
+
+GB = 1 << 30
+
+
+@contextmanager
+def untouched(folder: Path, *outputs: str) -> Iterator[None]:
+    """Nothing under ``folder`` changes but what lies under ``outputs`` (``out``, ``out-skipping`` ...
+    by default): not the damaged input, nor (through its hard links) the shared miniature."""
+    written = tuple(output.encode() for output in outputs or ("out",))
+    before = {p: s for p, s in damage.tree_state(folder).items() if not p.startswith(written)}
+    yield
+    after = {p: s for p, s in damage.tree_state(folder).items() if not p.startswith(written)}
+    assert after == before
+
+
+def refused(folder: Path, out: Path, *extra: str) -> str:
+    """The one line a run of ``folder`` stops with (planning or writing); the output half-written never."""
+    with pytest.raises(REFUSED) as error:
+        convert_here(folder, out, *extra)
+    message = str(error.value)
+    assert message and "\n" not in message and message.isprintable(), message
+    return message
+
+
+def labels(plan: Plan, split: str) -> dict[str, int]:
+    return {image.filename: image.label for shard in plan.split_shards(split) for image in shard.images}
+
+
+def expected_labels(folder: Path, split: str) -> dict[str, int]:
+    images = json.loads((folder / "expected.json").read_text())["images"][split]
+    return {name: image["label"] for name, image in images.items()}
+
+
+def copy_of(small_layout: Callable[[str], Path], layout: str, tmp_path: Path) -> Path:
+    return damage.clone_tree(small_layout(layout), tmp_path / "in")
+
+
+# --- ZIP members: bounded, their sizes and CRC-32 checked ---------------------------------------------
+
+
+def _spoil_zip(folder: Path, edit: Callable[[list[damage.ZipEntry]], list[damage.ZipEntry]]) -> None:
+    archive = folder / KAGGLE_ZIP
+    entries = edit(damage.zip_entries(archive))
+    archive.unlink()
+    damage.write_zip(archive, entries)
+
+
+def _image_member(entries: list[damage.ZipEntry], stored: bool, split: str = "train") -> int:
+    """The index of the first image member of ``split``, stored or deflated."""
+    return next(
+        i
+        for i, e in enumerate(entries)
+        if f"/{split}/" in e.name and e.name.endswith(".JPEG") and (e.method == 0) == stored
+    )
+
+
+def _edit_image(stored: bool, **change: object) -> Callable[[list[damage.ZipEntry]], list[damage.ZipEntry]]:
+    def edit(entries: list[damage.ZipEntry]) -> list[damage.ZipEntry]:
+        index = _image_member(entries, stored)
+        entry = entries[index]
+        values = {key: value(entry) if callable(value) else value for key, value in change.items()}
+        entries[index] = entry._replace(**values)
+        return entries
+
+    return edit
+
+
+def _flip(data: bytes) -> bytes:
+    return data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+
+
+BOMB = damage.zeros_deflated(4096)  # 4 GB of zeros in 4 MB
+ZIP_CASES: dict[str, tuple[Callable[[list[damage.ZipEntry]], list[damage.ZipEntry]], list[str]]] = {
+    # name: (edit of the members, fragments of the one line); each names the ZIP and the member
+    "stored-crc": (_edit_image(True, raw=lambda e: _flip(e.raw)), ["CRC-32", "--skip-bad-images"]),
+    "deflated-crc": (_edit_image(False, crc=lambda e: e.crc ^ 1), ["CRC-32"]),
+    "deflated-damaged": (_edit_image(False, raw=lambda e: e.raw[: len(e.raw) // 2] + bytes(64)), ["deflate"]),
+    "encrypted": (_edit_image(True, flags=1), ["encrypted"]),
+    "method": (_edit_image(True, method=12), ["compression method 12"]),
+    "bomb-declared": (_edit_image(False, raw=BOMB, size=4 * GB, crc=0), ["4,294,967,296 bytes", "64 MiB"]),
+    "bomb-small-header": (_edit_image(False, raw=BOMB, size=60_000, crc=0), ["more than the 60,000 bytes"]),
+    "bomb-local-header": (
+        _edit_image(False, raw=BOMB, size=60_000, local_size=4 * GB, crc=0), ["declares 4,294,967,296 bytes"],
+    ),
+    "short-inflation": (_edit_image(False, size=lambda e: e.size + 1), ["where its header declares"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(ZIP_CASES))
+def test_a_zip_member_is_read_bounded_and_checked(case: str, small_layout, tmp_path: Path) -> None:
+    edit, fragments = ZIP_CASES[case]
+    folder = copy_of(small_layout, "kaggle-zip", tmp_path)
+    _spoil_zip(folder, edit)
+    with untouched(tmp_path):
+        message = refused(folder, tmp_path / "out")
+        for fragment in [KAGGLE_ZIP, "member ", ".JPEG", *fragments]:
+            assert fragment in message, message
+        convert_here(folder, tmp_path / "out-skipping", "--skip-bad-images")
+    markers = (tmp_path / "out-skipping" / ".imagenet-convert" / "done").glob("*.json")
+    left_out = [s for marker in markers for s in json.loads(marker.read_text())["skipped"]]
+    plan, _ = plan_here(folder, "--skip-bad-images")
+    assert len(left_out + plan.skipped) == 1, (left_out, plan.skipped)
+
+
+@pytest.mark.parametrize("flags", [0, 8], ids=["sizes-in-header", "data-descriptor"])
+def test_a_rewritten_zip64_reads_as_generated(flags: int, small_layout, tmp_path: Path) -> None:
+    """The check accepts what ZIP writers do: sizes in the ZIP64 extra field, or after the data."""
+    folder = copy_of(small_layout, "kaggle-zip", tmp_path)
+    _spoil_zip(folder, lambda entries: [e._replace(flags=flags) for e in entries])
+    convert_here(folder, tmp_path / "out")
+    assert labels(plan_here(folder)[0], "validation") == expected_labels(folder, "validation")
+
+
+def _duplicate(entries: list[damage.ZipEntry]) -> list[damage.ZipEntry]:
+    other = b"other bytes"
+    copy = entries[_image_member(entries, True)]._replace(raw=other, crc=zlib.crc32(other), size=len(other))
+    return [*entries, copy]
+
+
+ZIP_LISTING_CASES = {
+    "duplicate-name": (_duplicate, ["is listed 2 times", "which copy"]),
+    "newline-name": (
+        lambda entries: [*entries, entries[0]._replace(name="ILSVRC/Data/CLS-LOC/val/x\n.JPEG")],
+        ["ILSVRC/Data/CLS-LOC/val/x\\n.JPEG"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(ZIP_LISTING_CASES))
+def test_a_zip_listing_that_cannot_be_trusted_is_an_error(case: str, small_layout, tmp_path: Path) -> None:
+    edit, fragments = ZIP_LISTING_CASES[case]
+    folder = copy_of(small_layout, "kaggle-zip", tmp_path)
+    _spoil_zip(folder, edit)
+    with untouched(tmp_path):
+        message = refused(folder, tmp_path / "out")
+    for fragment in [KAGGLE_ZIP, *fragments]:
+        assert fragment in message, message
+
+
+def test_overlapping_members_are_an_error(small_layout, tmp_path: Path) -> None:
+    """A central directory whose members share bytes (the overlapping-files bomb): written by hand."""
+    folder = copy_of(small_layout, "kaggle-zip", tmp_path)
+    _spoil_zip(folder, lambda entries: entries)  # written again with ZIP64 central entries
+    archive = folder / KAGGLE_ZIP
+    data = bytearray(archive.read_bytes())
+    entry = data.index(b"PK\1\2", data.index(b"PK\1\2") + 1)  # the second member's central entry
+    name_length = int.from_bytes(data[entry + 28 : entry + 30], "little")
+    offset_at = entry + 46 + name_length + 4 + 16  # the ZIP64 extra field: sizes, then the offset
+    data[offset_at : offset_at + 8] = (0).to_bytes(8, "little")  # it starts where the first does
+    damage.rewrite(archive, bytes(data))
+    with untouched(tmp_path), pytest.raises(ArchiveError) as error:
+        plan_here(folder)
+    assert "overlaps" in str(error.value) and KAGGLE_ZIP in str(error.value)

@@ -1,0 +1,72 @@
+"""The command line on bad input in the folder and ZIP layouts: one line and exit 1 or 2, or the promised
+skip; bounded time and memory; nothing written but the output (test_bad_layouts.py runs every case
+inside the test process; these are the cases where the command's own process is what is checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from imagenet_convert.layouts.kaggle import KAGGLE_ZIP
+from tests import damage
+from tests.cli import run_cli_measured
+from tests.test_bad_layouts import GB, copy_of, expected_labels, untouched
+
+pytestmark = pytest.mark.slow
+
+SHARDS = ("--train-shards", "4", "--validation-shards", "2", "--workers", "1")
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str], status: int) -> str:
+    assert result.returncode == status, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def _report(out: Path) -> dict:
+    return json.loads((out / "run_report.json").read_text())
+
+
+def _bombs(entries: list[damage.ZipEntry]) -> list[damage.ZipEntry]:
+    """Two train images become 4 GB of zeros (one declares it, one claims 60 KB), and a validation
+    image's stored bytes are damaged."""
+    bomb = damage.zeros_deflated(4096)
+    train = [i for i, e in enumerate(entries) if "/train/" in e.name and e.name.endswith(".JPEG")]
+    entries[train[0]] = entries[train[0]]._replace(raw=bomb, method=8, size=4 * GB, crc=0)
+    entries[train[1]] = entries[train[1]]._replace(raw=bomb, method=8, size=60_000, crc=0)
+    val = next(i for i, e in enumerate(entries) if "/val/" in e.name and e.method == 0)
+    raw = entries[val].raw
+    entries[val] = entries[val]._replace(raw=raw[:-10] + bytes(10))
+    assert zlib.crc32(entries[val].raw) != entries[val].crc
+    return entries
+
+
+def test_zip_bombs_and_damage_stay_bounded_and_are_skipped_when_asked(small_layout, tmp_path: Path) -> None:
+    folder = copy_of(small_layout, "kaggle-zip", tmp_path)
+    archive = folder / KAGGLE_ZIP
+    entries = _bombs(damage.zip_entries(archive))
+    archive.unlink()
+    damage.write_zip(archive, entries)
+    with untouched(tmp_path):
+        refused, refused_peak = run_cli_measured(
+            "run", "--input", folder, "--output", tmp_path / "out", *SHARDS
+        )
+        skipping, skipping_peak = run_cli_measured(
+            "run", "--input", folder, "--output", tmp_path / "out-skipping", *SHARDS, "--skip-bad-images"
+        )
+    line = _one_error_line(refused, 1)
+    assert f"{KAGGLE_ZIP}: member ILSVRC/Data/CLS-LOC/train/" in line and "4,294,967,296 bytes" in line
+    assert skipping.returncode == 0, skipping.stderr
+    problems = sorted(entry["problem"] for entry in _report(tmp_path / "out-skipping")["skipped_images"])
+    assert len(problems) == 3, problems
+    assert "4,294,967,296 bytes" in problems[0] and "inflates to more than the 60,000 bytes" in problems[1]
+    assert "CRC-32" in problems[2]
+    info = json.loads((tmp_path / "out-skipping" / "imagenet_convert.json").read_text())
+    for split, left_out in (("train", 2), ("validation", 1)):
+        assert info["splits"][split]["num_examples"] == len(expected_labels(folder, split)) - left_out
+    assert max(refused_peak, skipping_peak) < GB, (refused_peak, skipping_peak)
