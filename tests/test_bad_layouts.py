@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from imagenet_convert.archives import ArchiveError
-from imagenet_convert.layouts.kaggle import KAGGLE_ZIP
+from imagenet_convert.layouts.kaggle import KAGGLE_ZIP, MAPPING, VAL_SOLUTION
 from imagenet_convert.plan import Plan
 from tests import damage
 from tests.test_bad_input import REFUSED, convert_here, plan_here
@@ -176,3 +176,77 @@ def test_overlapping_members_are_an_error(small_layout, tmp_path: Path) -> None:
     with untouched(tmp_path), pytest.raises(ArchiveError) as error:
         plan_here(folder)
     assert "overlaps" in str(error.value) and KAGGLE_ZIP in str(error.value)
+
+
+# --- Kaggle's CSV and mapping, validated as a whole ------------------------------------------------
+
+
+def _edit_lines(name: str, edit: Callable[[list[str]], list[str]]) -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        lines = (folder / name).read_text().splitlines()
+        damage.rewrite(folder / name, ("\n".join(edit(lines)) + "\n").encode())
+
+    return apply
+
+
+def _second_row_other_class(lines: list[str]) -> list[str]:
+    image, boxes = lines[1].split(",")
+    classes = (row.split(",")[1].split()[0] for row in lines[2:])
+    other = next(wnid for wnid in classes if wnid != boxes.split()[0])
+    return [*lines, f"{image},{other} 1 2 3 4"]
+
+
+def _row(edit: Callable[[str, str], str]) -> Callable[[Path], None]:
+    """The first row of the solution made ``edit(image, boxes)``."""
+    return _edit_lines(VAL_SOLUTION, lambda lines: [lines[0], edit(*lines[1].split(",")), *lines[2:]])
+
+
+KAGGLE_CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+    # name: (spoil the kaggle-tree copy, fragments of the one line)
+    "solution-id-twice": (
+        _edit_lines(VAL_SOLUTION, _second_row_other_class),
+        [VAL_SOLUTION, "line 8", "second row", "line 2"],
+    ),
+    "solution-unknown-wnid": (
+        _row(lambda image, boxes: f"{image},n99999999 1 2 3 4"),
+        [VAL_SOLUTION, "line 2", "n99999999", MAPPING],
+    ),
+    "solution-two-classes": (
+        _row(lambda image, boxes: f"{image},{boxes} n99999999 1 2 3 4"),
+        [VAL_SOLUTION, "line 2", "two classes"],
+    ),
+    "solution-short-row": (_row(lambda image, _: f"{image},n01440764 1 2"), [VAL_SOLUTION, "line 2", "1 2'"]),
+    "solution-bad-coordinate": (
+        _row(lambda image, boxes: f"{image},{boxes.split()[0]} 1 x 3 4"),
+        [VAL_SOLUTION, "line 2", "'x'", "not a number"],
+    ),
+    "solution-bad-id": (_row(lambda _, boxes: f"val_1,{boxes}"), [VAL_SOLUTION, "line 2", "'val_1,"]),
+    "solution-no-header": (
+        _edit_lines(VAL_SOLUTION, lambda lines: lines[1:]),
+        [VAL_SOLUTION, "line 1", "header"],
+    ),
+    "solution-not-utf8": (
+        lambda f: damage.rewrite(f / VAL_SOLUTION, (f / VAL_SOLUTION).read_bytes() + b"\xff\n"),
+        [VAL_SOLUTION, "line 8", "not UTF-8"],
+    ),
+    "mapping-wnid-twice": (
+        _edit_lines(MAPPING, lambda lines: [*lines, lines[0]]),
+        [MAPPING, "line 4", "again", "line 1"],
+    ),
+    "mapping-malformed": (
+        _edit_lines(MAPPING, lambda lines: [*lines, "n0144"]),
+        [MAPPING, "line 4", "'n0144'"],
+    ),
+    "mapping-empty": (lambda f: damage.rewrite(f / MAPPING, b""), [MAPPING, "no classes"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KAGGLE_CASES))
+def test_kaggle_csv_and_mapping_are_checked_as_a_whole(case: str, small_layout, tmp_path: Path) -> None:
+    spoil, fragments = KAGGLE_CASES[case]
+    folder = copy_of(small_layout, "kaggle-tree", tmp_path)
+    spoil(folder)
+    with untouched(tmp_path):
+        message = refused(folder, tmp_path / "out", "--skip-bad-images")  # not a bad image: no skipping
+    for fragment in fragments:
+        assert fragment in message, message
