@@ -11,6 +11,7 @@ shows what matters: its memory, its exit status, that it ends.
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -250,3 +251,13 @@ def test_kaggle_csv_and_mapping_are_checked_as_a_whole(case: str, small_layout, 
         message = refused(folder, tmp_path / "out", "--skip-bad-images")  # not a bad image: no skipping
     for fragment in fragments:
         assert fragment in message, message
+
+
+def test_one_image_under_two_names_is_an_error(small_layout, tmp_path: Path) -> None:
+    """Names that collide once case is folded: a ZIP holds both, a case-insensitive disk would not."""
+    folder = copy_of(small_layout, "kaggle-tree", tmp_path)
+    image = folder / "ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_00000003.JPEG"
+    os.link(image, image.with_suffix(".jpeg"))
+    with untouched(tmp_path):
+        message = refused(folder, tmp_path / "out")
+    assert f"{image.name} and {image.with_suffix('.jpeg').name} are one image under two names" in message
