@@ -261,3 +261,49 @@ def test_one_image_under_two_names_is_an_error(small_layout, tmp_path: Path) -> 
     with untouched(tmp_path):
         message = refused(folder, tmp_path / "out")
     assert f"{image.name} and {image.with_suffix('.jpeg').name} are one image under two names" in message
+
+
+# --- --skip-bad-images keeps its promise in every split and layout -------------------------------------
+
+VAL_FOLDERS = {
+    "extracted": "val",
+    "valprep": "validation/*",
+    "kaggle-tree": "ILSVRC/Data/CLS-LOC/val",
+    "kaggle-zip": "ILSVRC/Data/CLS-LOC/val",
+}
+EMPTIED = "ILSVRC2012_val_00000003.JPEG"
+"""The validation image made empty: in the middle, so a label taken from the wrong line would show."""
+
+
+def validation_image(folder: Path, layout: str, name: str) -> Path:
+    return next(folder.glob(f"{VAL_FOLDERS[layout]}/{name}"))
+
+
+def _empty_zip_member(folder: Path, name: str) -> None:
+    archive = folder / KAGGLE_ZIP
+    entries = damage.zip_entries(archive)
+    archive.unlink()
+    damage.write_zip(
+        archive, [e._replace(raw=b"", crc=0, size=0) if e.name.endswith(name) else e for e in entries]
+    )
+
+
+@pytest.mark.parametrize("layout", sorted(VAL_FOLDERS))
+def test_a_bad_validation_image_is_left_out_and_the_others_keep_their_labels(
+    layout: str, small_layout, tmp_path: Path
+) -> None:
+    folder = copy_of(small_layout, layout, tmp_path)
+    if layout == "kaggle-zip":
+        _empty_zip_member(folder, EMPTIED)
+    else:
+        damage.rewrite(validation_image(folder, layout, EMPTIED), b"")
+    with untouched(tmp_path):
+        message = refused(folder, tmp_path / "out")
+        assert EMPTIED in message and "zero-byte" in message and "--skip-bad-images" in message
+        plan, _ = plan_here(folder, "--skip-bad-images")
+    assert [s["problem"] for s in plan.skipped] == ["an empty (zero-byte) image file"]
+    assert plan.skipped[0]["image"].endswith(f"/{EMPTIED}")
+    wanted = expected_labels(folder, "validation")
+    del wanted[EMPTIED]
+    assert labels(plan, "validation") == wanted
+    assert labels(plan, "train") == expected_labels(folder, "train")

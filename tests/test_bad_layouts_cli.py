@@ -13,7 +13,7 @@ import pytest
 
 from imagenet_convert.layouts.kaggle import KAGGLE_ZIP
 from tests import damage
-from tests.cli import run_cli_measured
+from tests.cli import convert, output_files, run_cli_measured
 from tests.test_bad_layouts import GB, copy_of, expected_labels, untouched
 
 pytestmark = pytest.mark.slow
@@ -70,3 +70,19 @@ def test_zip_bombs_and_damage_stay_bounded_and_are_skipped_when_asked(small_layo
     for split, left_out in (("train", 2), ("validation", 1)):
         assert info["splits"][split]["num_examples"] == len(expected_labels(folder, split)) - left_out
     assert max(refused_peak, skipping_peak) < GB, (refused_peak, skipping_peak)
+
+
+def test_skip_bad_images_resumes_a_run_a_bad_image_stopped(small_layout, tmp_path: Path) -> None:
+    """What the stop's line suggests works in the same folder, and gives the bytes of a fresh run."""
+    folder = copy_of(small_layout, "extracted", tmp_path)
+    image = next(sorted(p for p in (folder / "train").iterdir() if p.is_dir())[0].glob("*.JPEG"))
+    damage.rewrite(image, image.read_bytes()[: image.stat().st_size // 2])
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    with untouched(tmp_path, "out", "fresh"):
+        line = _one_error_line(convert(folder, out, "--workers", "1"), 1)
+        assert image.name in line and "pass --skip-bad-images" in line
+        resumed = convert(folder, out, "--workers", "1", "--skip-bad-images")
+        assert resumed.returncode == 0, resumed.stderr
+        assert convert(folder, fresh, "--workers", "1", "--skip-bad-images").returncode == 0
+    assert [entry["image"] for entry in _report(out)["skipped_images"]] == [image.name]
+    assert output_files(out) == output_files(fresh)

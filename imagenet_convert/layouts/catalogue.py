@@ -50,6 +50,12 @@ class Catalogue:
     counts: Counter = field(default_factory=Counter)
     skipped: list[dict[str, str]] = field(default_factory=list)
 
+    def left_out(self, folder: str, image: Pattern) -> set[str]:
+        """Names of the images under ``folder`` that --skip-bad-images left out: still images of the
+        split, so the labels of the others still pair with theirs."""
+        found = (entry["image"] for entry in self.skipped if entry["image"].startswith(f"{folder}/"))
+        return {name for name in (path.rsplit("/", 1)[-1] for path in found) if image.fullmatch(name)}
+
 
 def packaged_classes(wnids: set[str], where: str) -> tuple[Synset, ...]:
     """Classes named by folders alone: words from the packaged list of the 1000 real classes."""

@@ -174,7 +174,7 @@ class KaggleTree(Layout):
         return labels
 
     def _validation(self, catalogue: Catalogue, labels: dict[str, str]) -> Images:
-        """Every validation image with its row; every row with its image."""
+        """Every validation image with its row; every row with its image (or left out as a bad file)."""
         folder = f"{DATA}/val"
         found: list[tuple[str, Locator]] = []
         for path in self.tree.under(folder):
@@ -192,7 +192,7 @@ class KaggleTree(Layout):
                     f"{VAL_SOLUTION}: no row for {folder}/{name}; the CSV and the images do not match"
                 )
             images[name] = (labels[stem], locator)
-        seen = {name.rsplit(".", 1)[0] for name in images}
+        seen = {name.rsplit(".", 1)[0] for name in [*images, *catalogue.left_out(folder, VALIDATION_IMAGE)]}
         extra = sorted(set(labels) - seen)
         if extra:
             raise LayoutError(
