@@ -71,6 +71,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
         give_back_memory()
         report.warnings = list(plan.warnings)
         report.skipped = list(plan.skipped)
+        report.links = list(plan.links)
         done = done_shards(out)
         pending = [shard for shard in plan.shards if shard.name not in done]
         needed = bytes_to_write(pending)

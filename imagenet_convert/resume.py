@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert import filenames
+from imagenet_convert.errors import shown
 from imagenet_convert.layouts.catalogue import FOLDERS
 from imagenet_convert.layouts.tree import Tree
 from imagenet_convert.output import OutputDir
@@ -126,7 +127,7 @@ def refuse_changed(
 ) -> NoReturn:
     """Inputs modified since they were planned would mix old and new bytes in one output."""
     if name == FOLDERS:
-        what = f"{tree.root}/{tree.newest[1]} (the newest file of the input folders)"
+        what = f"{shown(f'{tree.root}/{tree.newest[1]}')} (the newest file of the input folders)"
     else:
         what = _input_paths(tree, {name: 0}, validation_labels).get(name, name)
     raise ResumeError(

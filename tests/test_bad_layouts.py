@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,76 @@ def test_a_bad_validation_image_is_left_out_and_the_others_keep_their_labels(
     del wanted[EMPTIED]
     assert labels(plan, "validation") == wanted
     assert labels(plan, "train") == expected_labels(folder, "train")
+
+
+# --- files a folder scan must not open, names that are not UTF-8 -----------------------------------
+
+
+def _class_folder(folder: Path) -> Path:
+    return sorted(p for p in (folder / "train").iterdir() if p.is_dir())[0]
+
+
+def _socket(path: Path) -> None:
+    """A socket file, bound by its short name (a socket's path is limited to 107 bytes)."""
+    here = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        with closing(socket.socket(socket.AF_UNIX)) as listening:
+            listening.bind(path.name)
+    finally:
+        os.chdir(here)
+
+
+SPECIAL = {
+    # name: (spoil the class folder, what the message says the file is)
+    "socket": (lambda d: _socket(d / f"{d.name}_7.xml"), "a socket, not a regular file"),
+    "device": (lambda d: (d / f"{d.name}_7.JPEG").symlink_to("/dev/zero"), "a character device"),
+    "not-utf8": (
+        lambda d: (Path(os.fsdecode(bytes(d) + b"/caf\xe9.JPEG"))).write_bytes(b"x"),
+        "unknown file",
+    ),
+    "newline": (lambda d: (d / f"{d.name}_7\n.JPEG").write_bytes(b"x"), "unknown file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPECIAL))
+def test_special_files_and_odd_names_stop_or_are_skipped_and_listed(
+    case: str, small_layout, tmp_path: Path
+) -> None:
+    spoil, problem = SPECIAL[case]
+    folder = copy_of(small_layout, "extracted", tmp_path)
+    class_folder = _class_folder(folder)
+    spoil(class_folder)
+    with untouched(tmp_path):
+        message = refused(folder, tmp_path / "out")
+        plan, _ = plan_here(folder, "--skip-bad-images")
+    (listed,) = plan.skipped
+    assert message.startswith(listed["image"]) and problem in message and problem in listed["problem"]
+    assert listed["image"].startswith(f"train/{class_folder.name}/") or listed["image"].startswith(
+        f"'train/{class_folder.name}/"
+    )
+    if case in ("not-utf8", "newline"):  # the name's bytes, quoted: one printable line
+        assert {"not-utf8": "caf\\xe9", "newline": "_7\\n.JPEG"}[case] in listed["image"]
+    assert labels(plan, "train") == expected_labels(folder, "train")
+
+
+def test_links_out_of_the_input_are_followed_and_listed(small_layout, tmp_path: Path) -> None:
+    folder = copy_of(small_layout, "extracted", tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    image = next(_class_folder(folder).glob("*.JPEG"))
+    os.link(image, elsewhere / image.name)
+    image.unlink()
+    image.symlink_to(elsewhere / image.name)
+    (folder / "inside.txt").symlink_to("expected.json")  # a link within the input is not listed
+    (folder / "a").symlink_to(
+        "val"
+    )  # nor followed to a folder: val/ is listed as val/, though "a" sorts first
+    with untouched(tmp_path):
+        message = refused(folder, tmp_path / "out")
+        plan, _ = plan_here(folder, "--skip-bad-images")
+    assert message.startswith("a: a symbolic link to a folder inside the input")
+    assert plan.counts["links_outside_input"] == 1
+    assert plan.links == [{"link": str(image.relative_to(folder)), "target": str(elsewhere / image.name)}]
+    assert labels(plan, "train") == expected_labels(folder, "train")
+    assert labels(plan, "validation") == expected_labels(folder, "validation")

@@ -5,6 +5,7 @@ inside the test process; these are the cases where the command's own process is 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import zlib
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from imagenet_convert.layouts.kaggle import KAGGLE_ZIP
 from tests import damage
-from tests.cli import convert, output_files, run_cli_measured
+from tests.cli import convert, output_files, run_cli, run_cli_measured
 from tests.test_bad_layouts import GB, copy_of, expected_labels, untouched
 
 pytestmark = pytest.mark.slow
@@ -86,3 +87,25 @@ def test_skip_bad_images_resumes_a_run_a_bad_image_stopped(small_layout, tmp_pat
         assert convert(folder, fresh, "--workers", "1", "--skip-bad-images").returncode == 0
     assert [entry["image"] for entry in _report(out)["skipped_images"]] == [image.name]
     assert output_files(out) == output_files(fresh)
+
+
+@pytest.mark.parametrize("case", ["fifo-labels", "fifo-zip"])
+def test_a_command_line_naming_the_wrong_thing_is_a_usage_error(
+    case: str, small_layout, tmp_path: Path
+) -> None:
+    folder = copy_of(small_layout, "extracted", tmp_path)
+    os.mkfifo(tmp_path / "labels.txt")
+    os.mkfifo(tmp_path / KAGGLE_ZIP)
+    args = {
+        "fifo-labels": (folder, tmp_path / "out", "--validation-labels", tmp_path / "labels.txt"),
+        "fifo-zip": (tmp_path / KAGGLE_ZIP, tmp_path / "out"),
+    }[case]
+    fragments = {
+        "fifo-labels": ["labels.txt: the --validation-labels file is a FIFO (named pipe)"],
+        "fifo-zip": [f"{KAGGLE_ZIP}: a FIFO (named pipe), not a regular file", "--input takes"],
+    }[case]
+    with untouched(tmp_path):
+        result = run_cli("run", "--input", args[0], "--output", args[1], *args[2:], *SHARDS, timeout=60)
+    line = _one_error_line(result, 2)
+    for fragment in fragments:
+        assert fragment in line, line

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from imagenet_convert.archives import MAX_FILE_BYTES, ArchiveError, too_large
 from imagenet_convert.classes import imagenet1k_classes
 from imagenet_convert.devkit import Synset
+from imagenet_convert.errors import shown
 from imagenet_convert.layouts.locators import Locator
 from imagenet_convert.layouts.tree import Tree
 
@@ -49,6 +50,8 @@ class Catalogue:
     warnings: list[str] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    links: list[dict[str, str]] = field(default_factory=list)
+    """Symbolic links followed out of the input (the first ``tree.OUTSIDE_LISTED``), for run_report.json."""
 
     def left_out(self, folder: str, image: Pattern) -> set[str]:
         """Names of the images under ``folder`` that --skip-bad-images left out: still images of the
@@ -76,7 +79,8 @@ FOLDERS = "folders"
 def listing_digest(tree: Tree, paths: list[str]) -> dict[str, Any]:
     """Count, bytes and a digest of the (path, size) pairs: what a resumed run must find again."""
     ordered = sorted(paths)
-    digest = hashlib.sha256("".join(f"{path}\t{tree.files[path]}\n" for path in ordered).encode())
+    listing = "".join(f"{path}\t{tree.files[path]}\n" for path in ordered)
+    digest = hashlib.sha256(listing.encode(errors="surrogateescape"))  # names as their bytes, UTF-8 or not
     return {"files": len(paths), "bytes": sum(tree.files[p] for p in paths), "sha256": digest.hexdigest()}
 
 
@@ -118,13 +122,17 @@ class Layout(ABC):
                 f"{self.tree.where(path)}: {problem}; remove or fix it, or pass --skip-bad-images to leave "
                 "it out (listed in run_report.json)"
             )
-        catalogue.skipped.append({"image": path, "problem": problem})
+        catalogue.skipped.append({"image": shown(path), "problem": problem})
 
     def check_tree(self, catalogue: Catalogue) -> None:
-        """Junk is counted; broken links and unreadable entries are bad files."""
+        """Junk is counted; broken links, unreadable entries and special files are bad files; links
+        followed out of the input are counted and listed."""
         catalogue.counts["junk_skipped"] += len(self.tree.junk)
         for path, problem in sorted(self.tree.broken.items()):
             self.bad_file(catalogue, path, problem)
+        if self.tree.outside_count:
+            catalogue.counts["links_outside_input"] = self.tree.outside_count
+        catalogue.links = [{"link": shown(link), "target": shown(to)} for link, to in self.tree.outside]
 
     def sort_file(
         self, catalogue: Catalogue, path: str, images: list[tuple[str, Locator]], image: Pattern, xml: Pattern

@@ -12,6 +12,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert import archives, devkit
+from imagenet_convert.errors import shown
 from imagenet_convert.layouts.catalogue import (
     TRAIN_XML,
     VALIDATION_XML,
@@ -211,7 +212,9 @@ class Official(Layout):
             name = path.rsplit("/", 1)[-1]
             if pattern.fullmatch(name):
                 if name in found:
-                    raise LayoutError(f"{path}: {name} is also at {found[name]}; keep one of the two copies")
+                    raise LayoutError(
+                        f"{shown(path)}: {name} is also at {shown(found[name])}; keep one of the two copies"
+                    )
                 found[name] = path
         return sorted(found.values())
 

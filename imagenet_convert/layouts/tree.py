@@ -56,6 +56,9 @@ class Tree:
     junk: list[str] = field(default_factory=list)
     broken: dict[str, str] = field(default_factory=dict)
     """Path -> problem (broken or looping link, unreadable, not a regular file)."""
+    outside: list[tuple[str, str]] = field(default_factory=list)
+    """(link, target) of the first ``OUTSIDE_LISTED`` symbolic links followed out of ``root``."""
+    outside_count: int = 0
     newest: tuple[float, str] = (0.0, "")
     """(modification time, path) of the file modified last: one figure a resume checks for a million
     files (a file per entry would cost the launcher a hundred megabytes)."""
@@ -86,9 +89,9 @@ class Tree:
         if "://" in self.root or self.zip_name:
             return read_file(self.root, self.locator(path), shown(path))
         # Half a million XML files: os.read costs a third of the builtin open, a tenth of Beam's
-        # per-file machinery.
+        # per-file machinery. O_NONBLOCK: a file replaced by a FIFO since the listing must not hang.
         try:
-            handle = os.open(os.path.join(self.root, path), os.O_RDONLY)
+            handle = os.open(os.path.join(self.root, path), os.O_RDONLY | os.O_NONBLOCK)
             try:
                 data = os.read(handle, size + 1)
                 while len(data) > size and (more := os.read(handle, 1 << 20)):
@@ -130,7 +133,11 @@ class Tree:
 
 
 Scanned = tuple[str, os.stat_result | OSError | None, str]
-"""(name, stat result or the error of stat, link target) of one folder entry; None: junk."""
+"""(name, stat result or the error of stat, link target or '') of one folder entry; None: junk."""
+
+OUTSIDE_LISTED = 100
+"""Links out of the input named in run_report.json (all are counted): a tree of links, one per image,
+would otherwise put a million lines there."""
 
 
 PREFETCHED = (".xml",)
@@ -138,10 +145,10 @@ PREFETCHED = (".xml",)
 
 
 def _prefetch(path: str) -> None:
-    """Ask the kernel to read a small file into the page cache, without waiting for it; a file
-    that cannot be opened is reported when it is read."""
+    """Ask the kernel to read a small regular file into the page cache, without waiting for it; a
+    file that cannot be opened is reported when it is read."""
     try:
-        handle = os.open(path, os.O_RDONLY)
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never waits, should it be a FIFO by now
     except OSError:
         return
     try:
@@ -164,25 +171,108 @@ def _scan(folder: str) -> list[Scanned] | OSError:
         if is_junk(entry.name):
             scanned.append((entry.name, None, ""))
             continue
+        target = _link_target(entry)
         try:
-            scanned.append((entry.name, entry.stat(), ""))  # follows symbolic links
+            info = entry.stat()  # follows symbolic links
         except OSError as exc:
-            scanned.append((entry.name, exc, os.readlink(entry.path) if entry.is_symlink() else ""))
+            scanned.append((entry.name, exc, target))
             continue
-        if entry.name.endswith(PREFETCHED):
+        scanned.append((entry.name, info, target))
+        if entry.name.endswith(PREFETCHED) and stat.S_ISREG(info.st_mode):  # opening a FIFO would wait
             _prefetch(entry.path)
     return scanned
 
 
-def _walk_local(tree: Tree) -> None:
-    """os.scandir, not Beam's match: links must be seen to be followed, and broken ones reported."""
-    root = tree.root
+def _link_target(entry: os.DirEntry) -> str:
     try:
-        top = os.stat(root)
+        return os.readlink(entry.path) if entry.is_symlink() else ""
+    except OSError:  # gone since it was listed
+        return ""
+
+
+def _inside(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+NOT_REGULAR = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def not_regular(mode: int) -> str:
+    """What a file that is neither a folder nor a regular file is, for the message that refuses it."""
+    return f"{NOT_REGULAR.get(stat.S_IFMT(mode), 'a special file')}, not a regular file (never opened)"
+
+
+class _Walk:
+    """Where a local listing stands: the folders seen (by device and inode), and the two spellings of
+    the root that tell whether a link leads out of it."""
+
+    def __init__(self, tree: Tree, top: os.stat_result):
+        self.tree = tree
+        self.roots = (os.path.abspath(tree.root), os.path.realpath(tree.root))
+        self.seen = {(top.st_dev, top.st_ino)}
+
+    def folder(self, relative: str, folder: str, scanned: list[Scanned]) -> list[tuple[str, str]]:
+        """Enter one folder's entries in the tree; the (path, folder) of its subfolders to walk."""
+        if not scanned and relative:
+            self.tree.junk.append(relative + "/")
+        below = []
+        for name, info, target in scanned:
+            path = f"{relative}/{name}" if relative else name
+            if info is None:
+                self.tree.junk.append(path)
+            elif isinstance(info, OSError):
+                self.tree.broken[path] = _problem(info, target)
+            elif stat.S_ISDIR(info.st_mode):
+                if self.enter(path, info, target, folder):
+                    below.append((path, os.path.join(folder, name)))
+            elif stat.S_ISREG(info.st_mode):
+                if target:
+                    self.leads_out(path, target, folder)
+                self.tree.add(path, info.st_size, info.st_mtime)
+            else:
+                self.tree.broken[path] = not_regular(info.st_mode)
+        return below
+
+    def leads_out(self, path: str, target: str, folder: str) -> bool:
+        """Whether the link ``path`` in ``folder`` leads out of the root (as its target is written,
+        from its folder); one that does is noted."""
+        if _inside(os.path.abspath(os.path.join(folder, target)), self.roots):
+            return False
+        self.tree.outside_count += 1
+        if len(self.tree.outside) < OUTSIDE_LISTED:
+            self.tree.outside.append((path, target))
+        return True
+
+    def enter(self, path: str, info: os.stat_result, target: str, folder: str) -> bool:
+        """Whether to walk a folder: not a link to one inside the root (that is listed under its own
+        name, whichever name comes first), nor one already listed (a loop through a folder outside)."""
+        if target and not self.leads_out(path, target, folder):
+            self.tree.broken[path] = "a symbolic link to a folder inside the input (a loop, or a second name)"
+            return False
+        if (info.st_dev, info.st_ino) in self.seen:
+            self.tree.broken[path] = "a symbolic link to a folder already listed (a loop)"
+            return False
+        self.seen.add((info.st_dev, info.st_ino))
+        return True
+
+
+def _walk_local(tree: Tree) -> None:
+    """os.scandir, not Beam's match: links must be seen to be followed, and broken ones reported.
+
+    Links are followed, but not to a folder inside the root (see ``_Walk``); those that lead out of it
+    are noted.
+    """
+    try:
+        top = os.stat(tree.root)
     except OSError:
         return
-    seen = {(top.st_dev, top.st_ino)}
-    level = [("", root)]
+    walk = _Walk(tree, top)
+    level = [("", tree.root)]
     with ThreadPoolExecutor(WALK_THREADS) as pool:
         while level:
             below = []
@@ -191,25 +281,8 @@ def _walk_local(tree: Tree) -> None:
             ):
                 if isinstance(scanned, OSError):
                     tree.broken[relative or "."] = f"cannot be listed ({scanned.strerror})"
-                    continue
-                if not scanned and relative:
-                    tree.junk.append(relative + "/")
-                for name, info, target in scanned:
-                    path = f"{relative}/{name}" if relative else name
-                    if info is None:
-                        tree.junk.append(path)
-                    elif isinstance(info, OSError):
-                        tree.broken[path] = _problem(info, target)
-                    elif stat.S_ISDIR(info.st_mode):
-                        if (info.st_dev, info.st_ino) in seen:
-                            tree.broken[path] = "a symbolic link to a folder already listed (a loop)"
-                            continue
-                        seen.add((info.st_dev, info.st_ino))
-                        below.append((path, os.path.join(folder, name)))
-                    elif stat.S_ISREG(info.st_mode):
-                        tree.add(path, info.st_size, info.st_mtime)
-                    else:
-                        tree.broken[path] = "not a regular file"
+                else:
+                    below += walk.folder(relative, folder, scanned)
             level = below
 
 
@@ -236,6 +309,16 @@ def _list_remote(tree: Tree) -> None:
             tree.junk.append(path)
             continue
         tree.add(path, meta.size_in_bytes, meta.last_updated_in_seconds)
+
+
+def special_file(path: str) -> str | None:
+    """What a local ``path`` is when it exists but is neither a regular file nor a folder (opening a
+    FIFO would wait forever); None otherwise."""
+    try:
+        mode = os.stat(path).st_mode if "://" not in path else stat.S_IFREG
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else not_regular(mode)
 
 
 def file_size(path: str) -> int | None:
