@@ -89,7 +89,7 @@ def test_skip_bad_images_resumes_a_run_a_bad_image_stopped(small_layout, tmp_pat
     assert output_files(out) == output_files(fresh)
 
 
-@pytest.mark.parametrize("case", ["fifo-labels", "fifo-zip"])
+@pytest.mark.parametrize("case", ["output-is-input", "fifo-labels", "fifo-zip"])
 def test_a_command_line_naming_the_wrong_thing_is_a_usage_error(
     case: str, small_layout, tmp_path: Path
 ) -> None:
@@ -97,10 +97,12 @@ def test_a_command_line_naming_the_wrong_thing_is_a_usage_error(
     os.mkfifo(tmp_path / "labels.txt")
     os.mkfifo(tmp_path / KAGGLE_ZIP)
     args = {
+        "output-is-input": (folder, f"{folder}/./"),
         "fifo-labels": (folder, tmp_path / "out", "--validation-labels", tmp_path / "labels.txt"),
         "fifo-zip": (tmp_path / KAGGLE_ZIP, tmp_path / "out"),
     }[case]
     fragments = {
+        "output-is-input": ["--output is the --input folder", "inside --input is fine"],
         "fifo-labels": ["labels.txt: the --validation-labels file is a FIFO (named pipe)"],
         "fifo-zip": [f"{KAGGLE_ZIP}: a FIFO (named pipe), not a regular file", "--input takes"],
     }[case]
@@ -109,3 +111,54 @@ def test_a_command_line_naming_the_wrong_thing_is_a_usage_error(
     line = _one_error_line(result, 2)
     for fragment in fragments:
         assert fragment in line, line
+
+
+def _hostile_tree(folder: Path) -> dict[str, str]:
+    """A FIFO named like box XML, names not UTF-8 or with a newline, a link out of the input: how
+    each is listed once skipped (links: the link's path)."""
+    class_folder = sorted(p for p in (folder / "train").iterdir() if p.is_dir())[0]
+    os.mkfifo(class_folder / f"{class_folder.name}_9.xml")
+    (Path(os.fsdecode(bytes(class_folder) + b"/caf\xe9.JPEG"))).write_bytes(b"x")
+    (class_folder / "two\nlines.JPEG").write_bytes(b"x")
+    image = next(class_folder.glob("*.JPEG"))
+    outside = folder.parent / "outside.JPEG"
+    os.link(image, outside)
+    image.unlink()
+    image.symlink_to(outside)
+    prefix = f"train/{class_folder.name}/"
+    return {
+        "fifo": f"{prefix}{class_folder.name}_9.xml",
+        "not-utf8": f"'{prefix}caf\\xe9.JPEG'",
+        "newline": f"'{prefix}two\\nlines.JPEG'",
+        "link": f"{prefix}{image.name}",
+    }
+
+
+def test_a_hostile_tree_neither_hangs_nor_breaks_and_resumes_with_its_output_inside(
+    small_layout, tmp_path: Path
+) -> None:
+    """The output inside the input (/data/imagenet/tfrecords) is left out of the input's listing."""
+    folder = copy_of(small_layout, "extracted", tmp_path)
+    listed = _hostile_tree(folder)
+    out = folder / "tfrecords"
+    out.mkdir()  # before the snapshot: its creation is the input folder's only change
+    strict_stdout = {"PYTHONIOENCODING": "utf-8"}  # a name printed as it is would raise, not pass
+    with untouched(tmp_path, "in/tfrecords"):
+        refused = run_cli("run", "--input", folder, "--output", out, *SHARDS, timeout=120, env=strict_stdout)
+        line = _one_error_line(refused, 1)
+        assert line.startswith(f"error: {listed['fifo']}: a FIFO (named pipe), not a regular file"), line
+        done = convert(folder, out, "--workers", "1", "--skip-bad-images", env=strict_stdout)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        again = convert(folder, out, "--workers", "1", "--skip-bad-images", env=strict_stdout)
+    assert "this conversion is complete and its inputs are unchanged" in again.stdout, (
+        again.stdout + again.stderr
+    )
+    report = _report(out)
+    assert sorted(entry["image"] for entry in report["skipped_images"]) == sorted(
+        listed[case] for case in ("fifo", "not-utf8", "newline")
+    )
+    assert report["links_outside_input"] == [
+        {"link": listed["link"], "target": str(folder.parent / "outside.JPEG")}
+    ]
+    info = json.loads((out / "imagenet_convert.json").read_text())
+    assert info["splits"]["train"]["num_examples"] == len(expected_labels(folder, "train"))

@@ -56,10 +56,15 @@ def _one_file(path: str) -> Tree:
 
 
 def open_layout(
-    path: str, forced: str | None = None, skip_bad: bool = False, validation_labels: str | None = None
+    path: str,
+    forced: str | None = None,
+    skip_bad: bool = False,
+    validation_labels: str | None = None,
+    output: str | None = None,
 ) -> Layout:
-    """The layout of ``--input`` (detected, or ``forced`` by --layout), with its listing."""
-    tree = _one_file(path) if path.endswith(".zip") else list_folder(path)
+    """The layout of ``--input`` (detected, or ``forced`` by --layout), with its listing; an
+    ``--output`` inside the input folder is not part of it."""
+    tree = _one_file(path) if path.endswith(".zip") else list_folder(path, exclude=output)
     if forced:
         chosen = LAYOUTS[forced]
     else:

@@ -194,6 +194,14 @@ def _inside(path: str, roots: tuple[str, ...]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
+def _identity(path: str | None) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path) if path else None
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino) if found else None
+
+
 NOT_REGULAR = {
     stat.S_IFIFO: "a FIFO (named pipe)",
     stat.S_IFSOCK: "a socket",
@@ -208,12 +216,13 @@ def not_regular(mode: int) -> str:
 
 
 class _Walk:
-    """Where a local listing stands: the folders seen (by device and inode), and the two spellings of
-    the root that tell whether a link leads out of it."""
+    """Where a local listing stands: the folders seen (by device and inode), the output's folder to
+    leave out, and the two spellings of the root that tell whether a link leads out of it."""
 
-    def __init__(self, tree: Tree, top: os.stat_result):
+    def __init__(self, tree: Tree, top: os.stat_result, exclude: str | None):
         self.tree = tree
         self.roots = (os.path.abspath(tree.root), os.path.realpath(tree.root))
+        self.excluded = _identity(exclude)
         self.seen = {(top.st_dev, top.st_ino)}
 
     def folder(self, relative: str, folder: str, scanned: list[Scanned]) -> list[tuple[str, str]]:
@@ -227,6 +236,8 @@ class _Walk:
                 self.tree.junk.append(path)
             elif isinstance(info, OSError):
                 self.tree.broken[path] = _problem(info, target)
+            elif (info.st_dev, info.st_ino) == self.excluded:
+                continue
             elif stat.S_ISDIR(info.st_mode):
                 if self.enter(path, info, target, folder):
                     below.append((path, os.path.join(folder, name)))
@@ -261,17 +272,17 @@ class _Walk:
         return True
 
 
-def _walk_local(tree: Tree) -> None:
+def _walk_local(tree: Tree, exclude: str | None) -> None:
     """os.scandir, not Beam's match: links must be seen to be followed, and broken ones reported.
 
     Links are followed, but not to a folder inside the root (see ``_Walk``); those that lead out of it
-    are noted.
+    are noted. The folder ``exclude`` (the output, should it be inside) is left out.
     """
     try:
         top = os.stat(tree.root)
     except OSError:
         return
-    walk = _Walk(tree, top)
+    walk = _Walk(tree, top, exclude)
     level = [("", tree.root)]
     with ThreadPoolExecutor(WALK_THREADS) as pool:
         while level:
@@ -294,9 +305,10 @@ def _problem(error: OSError, link_target: str) -> str:
     return f"a broken symbolic link (to {link_target!r})"
 
 
-def _list_remote(tree: Tree) -> None:
+def _list_remote(tree: Tree, exclude: str | None) -> None:
     """An object store's prefix listing: one request per thousand objects, no folders to walk."""
     prefix = tree.root.rstrip("/") + "/"
+    excluded = exclude.rstrip("/") + "/" if exclude else None
     try:
         found = FileSystems.match([prefix + "**"])[0].metadata_list
     except Exception as exc:  # BeamIOError and friends, by scheme
@@ -304,6 +316,8 @@ def _list_remote(tree: Tree) -> None:
     for meta in found:
         path = meta.path[len(prefix) :]
         if path.endswith("/"):  # a console's "folder" marker
+            continue
+        if excluded and meta.path.startswith(excluded):
             continue
         if any(is_junk(part) for part in path.split("/")):
             tree.junk.append(path)
@@ -330,13 +344,13 @@ def file_size(path: str) -> int | None:
     return found[0].size_in_bytes if found else None
 
 
-def list_folder(root: str) -> Tree:
-    """Everything under a local folder or an object-store prefix."""
+def list_folder(root: str, exclude: str | None = None) -> Tree:
+    """Everything under a local folder or an object-store prefix, but the folder ``exclude``."""
     tree = Tree(root.rstrip("/") if "://" in root else root)
     if "://" in root:
-        _list_remote(tree)
+        _list_remote(tree, exclude)
     else:
-        _walk_local(tree)
+        _walk_local(tree, exclude)
     tree.junk.sort()
     return tree
 
