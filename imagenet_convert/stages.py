@@ -73,7 +73,7 @@ def write_shard(
         created = time.time()  # when the shard's temporary file appeared (run_report.json's first_shard)
         for image in shard.images:
             try:
-                record = _record(source.read(image.locator), image, classes, stats)
+                record = _record(source.read(image.locator, image.filename), image, classes, stats)
             except (images.BadImageError, OSError, archives.ArchiveError) as exc:
                 problem = f"{_where(image)}: {exc}"
                 if not skip_bad:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -164,20 +165,54 @@ def test_a_zip_listing_that_cannot_be_trusted_is_an_error(case: str, small_layou
         assert fragment in message, message
 
 
+def _central_entries(data: bytes) -> list[int]:
+    """Where each central directory entry of a ZIP written by ``damage.write_zip`` starts."""
+    count, _, position = struct.unpack_from("<3Q", data, data.rindex(b"PK\6\6") + 32)
+    entries = []
+    for _ in range(count):
+        entries.append(position)
+        position += 46 + sum(struct.unpack_from("<3H", data, position + 28))
+    return entries
+
+
+def _central_values(data: bytearray, entry: int) -> slice:
+    """The ZIP64 field of a central entry: inflated size, compressed size, local header offset."""
+    start = entry + 46 + struct.unpack_from("<H", data, entry + 28)[0] + 4
+    return slice(start, start + 24)
+
+
 def test_overlapping_members_are_an_error(small_layout, tmp_path: Path) -> None:
     """A central directory whose members share bytes (the overlapping-files bomb): written by hand."""
     folder = copy_of(small_layout, "kaggle-zip", tmp_path)
     _spoil_zip(folder, lambda entries: entries)  # written again with ZIP64 central entries
-    archive = folder / KAGGLE_ZIP
-    data = bytearray(archive.read_bytes())
-    entry = data.index(b"PK\1\2", data.index(b"PK\1\2") + 1)  # the second member's central entry
-    name_length = int.from_bytes(data[entry + 28 : entry + 30], "little")
-    offset_at = entry + 46 + name_length + 4 + 16  # the ZIP64 extra field: sizes, then the offset
-    data[offset_at : offset_at + 8] = (0).to_bytes(8, "little")  # it starts where the first does
-    damage.rewrite(archive, bytes(data))
+    data = bytearray((folder / KAGGLE_ZIP).read_bytes())
+    values = _central_values(data, _central_entries(data)[1])
+    data[values.stop - 8 : values.stop] = bytes(8)  # the second member starts where the first does
+    damage.rewrite(folder / KAGGLE_ZIP, bytes(data))
     with untouched(tmp_path), pytest.raises(ArchiveError) as error:
         plan_here(folder)
     assert "overlaps" in str(error.value) and KAGGLE_ZIP in str(error.value)
+
+
+def test_a_central_directory_pointing_at_another_members_header_is_an_error(
+    small_layout, tmp_path: Path
+) -> None:
+    """Two images' central entries swapped but for their names: each image would be the other's bytes,
+    with every size and CRC-32 consistent; only the local headers' names tell."""
+    folder = copy_of(small_layout, "kaggle-zip", tmp_path)
+    _spoil_zip(folder, lambda entries: entries)
+    data = bytearray((folder / KAGGLE_ZIP).read_bytes())
+    names = [entry.name for entry in damage.zip_entries(folder / KAGGLE_ZIP)]
+    images = [i for i, name in enumerate(names) if "/train/" in name and name.endswith(".JPEG")]
+    one, other = (_central_entries(data)[i] for i in images[:2])
+    crc = (slice(one + 16, one + 20), slice(other + 16, other + 20))
+    for first, second in (crc, (_central_values(data, one), _central_values(data, other))):
+        data[first], data[second] = data[second], data[first]
+    damage.rewrite(folder / KAGGLE_ZIP, bytes(data))
+    with untouched(tmp_path):
+        message = refused(folder, tmp_path / "out")
+    assert KAGGLE_ZIP in message and "disagree" in message, message
+    assert names[images[0]] in message or names[images[1]] in message, message
 
 
 # --- Kaggle's CSV and mapping, validated as a whole ------------------------------------------------

@@ -18,14 +18,16 @@ from typing import BinaryIO, NamedTuple
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert.archives import MAX_FILE_BYTES, ArchiveError, Member, open_input, prefetch, too_large
+from imagenet_convert.errors import shown
 
 ZIP_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 """A ZIP local file header: signature, version, flags, method, time, date, crc, sizes, name/extra lengths."""
 ZIP_HEADER_SLACK = 512
 """Bytes read past the header for its name and extra fields, so a member usually costs one request."""
 STORED, DEFLATED = 0, 8
-ENCRYPTED, DESCRIPTOR = 0x1, 0x8
-"""Local header flags: the member is encrypted; its CRC-32 and sizes follow its data (a data descriptor)."""
+ENCRYPTED, DESCRIPTOR, UTF8_NAME = 0x1, 0x8, 0x800
+"""Local header flags: the member is encrypted; its CRC-32 and sizes follow its data (a data descriptor);
+its name is UTF-8 (else code page 437, as zipfile reads it)."""
 ZIP64_EXTRA, ZIP64_SIZES = 0x0001, 0xFFFFFFFF
 DESCRIPTOR_SIGNATURE, DESCRIPTOR_MAX = b"PK\x07\x08", 24
 
@@ -96,15 +98,23 @@ def _inflate(data: bytes, declared: int) -> bytes:
     return inflated
 
 
-def _zip_member(stream: BinaryIO, locator: Locator) -> bytes:
-    """A member's bytes, checked against what it declares: its compressed size against the central
-    directory's, its inflated size (at most ``MAX_FILE_BYTES``) and its CRC-32 against its own."""
+def _zip_member(stream: BinaryIO, locator: Locator, name: str) -> bytes:
+    """A member's bytes, checked against what it declares: its name (``name``, or a path ending in it)
+    and compressed size against the central directory's, its inflated size (at most
+    ``MAX_FILE_BYTES``) and its CRC-32 against its own."""
     stream.seek(locator.offset)
     chunk = stream.read(ZIP_LOCAL_HEADER.size + ZIP_HEADER_SLACK + locator.size)
     if len(chunk) < ZIP_LOCAL_HEADER.size or chunk[:4] != b"PK\x03\x04":
         raise ArchiveError(f"no ZIP local header at byte {locator.offset}; the ZIP is damaged")
     fields = ZIP_LOCAL_HEADER.unpack_from(chunk)
     flags, method, name_length, extra_length = fields[2], fields[3], fields[9], fields[10]
+    local = chunk[ZIP_LOCAL_HEADER.size : ZIP_LOCAL_HEADER.size + name_length]
+    local_name = local.decode("utf-8" if flags & UTF8_NAME else "cp437", "replace")
+    if name and local_name != name and not local_name.endswith(f"/{name}"):
+        raise ArchiveError(
+            f"the local header at byte {locator.offset} is {shown(local_name)}'s: the central directory "
+            "and the local headers disagree; the ZIP is damaged"
+        )
     if flags & ENCRYPTED:
         raise ArchiveError("encrypted (it needs a password): the converter reads unencrypted ZIPs only")
     if method not in (STORED, DEFLATED):
@@ -134,20 +144,21 @@ def _zip_member(stream: BinaryIO, locator: Locator) -> bytes:
     return content
 
 
-def read(stream: BinaryIO, locator: Locator) -> bytes:
-    """The bytes a locator points at, from an open stream of its file (errors say what, not where)."""
+def read(stream: BinaryIO, locator: Locator, name: str = "") -> bytes:
+    """The bytes a locator points at, from an open stream of its file (errors say what, not where);
+    ``name``: the file name a ZIP member's local header must end in."""
     if locator.size > MAX_FILE_BYTES:
         raise ArchiveError(too_large(locator.size))
     if locator.zipped:
-        return _zip_member(stream, locator)
+        return _zip_member(stream, locator, name)
     return _read_exact(stream, locator.offset, locator.size)
 
 
-def read_file(root: str, locator: Locator, what: str) -> bytes:
+def read_file(root: str, locator: Locator, what: str, name: str = "") -> bytes:
     """Open the locator's file, read it, close it: for the small files planning reads."""
     try:
         with open_input(FileSystems.join(root, locator.path)) as stream:
-            return read(stream, locator)
+            return read(stream, locator, name)
     except (ArchiveError, OSError) as exc:
         raise ArchiveError(f"{what}: {exc}") from None
 
@@ -183,9 +194,10 @@ class Reader:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def read(self, locator: Locator) -> bytes:
+    def read(self, locator: Locator, name: str = "") -> bytes:
+        """The image at ``locator``, called ``name`` (see :func:`read`)."""
         stream = self._open.get(locator.path)
         if stream is not None:
-            return read(stream, locator)
+            return read(stream, locator, name)
         with open_input(FileSystems.join(self._root, locator.path)) as own:
-            return read(own, locator)
+            return read(own, locator, name)

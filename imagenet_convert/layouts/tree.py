@@ -87,7 +87,7 @@ class Tree:
         if size > MAX_FILE_BYTES:
             raise ArchiveError(f"{shown(path)}: {too_large(size)}")
         if "://" in self.root or self.zip_name:
-            return read_file(self.root, self.locator(path), shown(path))
+            return read_file(self.root, self.locator(path), shown(path), path)
         # Half a million XML files: os.read costs a third of the builtin open, a tenth of Beam's
         # per-file machinery. O_NONBLOCK: a file replaced by a FIFO since the listing must not hang.
         try:
