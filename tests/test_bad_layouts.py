@@ -416,3 +416,34 @@ def test_links_out_of_the_input_are_followed_and_listed(small_layout, tmp_path: 
     assert plan.links == [{"link": str(image.relative_to(folder)), "target": str(elsewhere / image.name)}]
     assert labels(plan, "train") == expected_labels(folder, "train")
     assert labels(plan, "validation") == expected_labels(folder, "validation")
+
+
+NEEDED = {
+    # layout: (the needed file spoilt, how, what the message says it is)
+    "kaggle-tree": ("LOC_val_solution.csv", os.mkfifo, "a FIFO (named pipe)"),
+    "official": (
+        "ILSVRC2012_img_train.tar",
+        lambda path: path.symlink_to("nowhere"),
+        "a broken symbolic link",
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(NEEDED))
+def test_a_needed_file_that_is_no_file_is_named_as_such_not_missing(
+    layout: str, small_layout, tmp_path: Path
+) -> None:
+    name, spoil, problem = NEEDED[layout]
+    folder = copy_of(small_layout, layout, tmp_path)
+    (folder / name).unlink()
+    spoil(folder / name)
+    with untouched(tmp_path):
+        message = refused(folder, tmp_path / "out")
+    assert message.startswith(f"{name}: {problem}") and "missing" not in message, message
+
+
+def test_a_folder_named_like_the_zip_is_read_as_a_folder(small_layout, tmp_path: Path) -> None:
+    folder = damage.clone_tree(
+        small_layout("kaggle-tree"), tmp_path / "imagenet-object-localization-challenge.zip"
+    )
+    assert labels(plan_here(folder)[0], "validation") == expected_labels(folder, "validation")

@@ -6,6 +6,8 @@ specific first: detection takes the first that matches).
 
 from __future__ import annotations
 
+import os
+
 from imagenet_convert.errors import UsageError, shown
 from imagenet_convert.layouts.catalogue import Catalogue, Layout, LayoutError
 from imagenet_convert.layouts.extracted import Extracted
@@ -64,7 +66,8 @@ def open_layout(
 ) -> Layout:
     """The layout of ``--input`` (detected, or ``forced`` by --layout), with its listing; an
     ``--output`` inside the input folder is not part of it."""
-    tree = _one_file(path) if path.endswith(".zip") else list_folder(path, exclude=output)
+    one_zip = path.endswith(".zip") and not os.path.isdir(path)  # a folder may be named like the ZIP
+    tree = _one_file(path) if one_zip else list_folder(path, exclude=output)
     if forced:
         chosen = LAYOUTS[forced]
     else:

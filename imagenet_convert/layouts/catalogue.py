@@ -7,7 +7,7 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from re import Pattern
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -123,6 +123,15 @@ class Layout(ABC):
                 "it out (listed in run_report.json)"
             )
         catalogue.skipped.append({"image": shown(path), "problem": problem})
+
+    def check_readable(self, names: Iterable[str]) -> None:
+        """A needed file that is there but is no file to read (a broken link, a FIFO) is said as such,
+        not as missing."""
+        for name in names:
+            if name in self.tree.broken:
+                raise LayoutError(
+                    f"{self.tree.where(name)}: {self.tree.broken[name]}; put the file itself there"
+                )
 
     def check_tree(self, catalogue: Catalogue) -> None:
         """Junk is counted; broken links, unreadable entries and special files are bad files; links

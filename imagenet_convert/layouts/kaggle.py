@@ -84,7 +84,9 @@ class KaggleTree(Layout):
         return MAPPING in tree.files and bool(tree.under(DATA))
 
     def inputs(self, splits: tuple[str, ...]) -> dict[str, Any]:
-        for needed in (MAPPING, *([VAL_SOLUTION] if "validation" in splits else [])):
+        needs = (MAPPING, *([VAL_SOLUTION] if "validation" in splits else []))
+        self.check_readable(needs)
+        for needed in needs:
             if needed not in self.tree.files:
                 raise LayoutError(
                     f"{self.tree.root}: missing {needed}, which the Kaggle download has at its top"

@@ -65,6 +65,7 @@ class Official(Layout):
         return f"{self.name} ({', '.join(s for s in sources if not s.endswith(' None'))})"
 
     def inputs(self, splits: tuple[str, ...]) -> dict[str, Any]:
+        self.check_readable([ARCHIVES["devkit"], *(ARCHIVES[s] for s in splits)])
         missing = [self.wanted(s) for s in splits if self.split_source(s) is None]
         if not self.devkit_files() and not self.labels_without_devkit():
             missing.insert(0, ARCHIVES["devkit"])
