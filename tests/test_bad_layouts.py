@@ -25,7 +25,7 @@ from imagenet_convert.archives import ArchiveError
 from imagenet_convert.layouts.kaggle import KAGGLE_ZIP, MAPPING, VAL_SOLUTION
 from imagenet_convert.plan import Plan
 from tests import damage
-from tests.test_bad_input import REFUSED, convert_here, plan_here
+from tests.test_bad_input import REFUSED, _check_nothing_half_written, convert_here, plan_here
 
 GB = 1 << 30
 
@@ -47,6 +47,8 @@ def refused(folder: Path, out: Path, *extra: str) -> str:
         convert_here(folder, out, *extra)
     message = str(error.value)
     assert message and "\n" not in message and message.isprintable(), message
+    if out.exists():
+        _check_nothing_half_written(out)
     return message
 
 

@@ -15,6 +15,7 @@ import pytest
 from imagenet_convert.layouts.kaggle import KAGGLE_ZIP
 from tests import damage
 from tests.cli import convert, output_files, run_cli, run_cli_measured
+from tests.test_bad_input import _check_nothing_half_written
 from tests.test_bad_layouts import GB, copy_of, expected_labels, untouched
 
 pytestmark = pytest.mark.slow
@@ -82,6 +83,7 @@ def test_skip_bad_images_resumes_a_run_a_bad_image_stopped(small_layout, tmp_pat
     with untouched(tmp_path, "out", "fresh"):
         line = _one_error_line(convert(folder, out, "--workers", "1"), 1)
         assert image.name in line and "pass --skip-bad-images" in line
+        _check_nothing_half_written(out)
         resumed = convert(folder, out, "--workers", "1", "--skip-bad-images")
         assert resumed.returncode == 0, resumed.stderr
         assert convert(folder, fresh, "--workers", "1", "--skip-bad-images").returncode == 0
