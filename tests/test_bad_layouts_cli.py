@@ -16,7 +16,7 @@ from imagenet_convert.layouts.kaggle import KAGGLE_ZIP
 from tests import damage
 from tests.cli import convert, output_files, run_cli, run_cli_measured
 from tests.test_bad_input import _check_nothing_half_written
-from tests.test_bad_layouts import GB, copy_of, expected_labels, untouched
+from tests.test_bad_layouts import GB, KAGGLE_CASES, copy_of, expected_labels, untouched
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +72,17 @@ def test_zip_bombs_and_damage_stay_bounded_and_are_skipped_when_asked(small_layo
     for split, left_out in (("train", 2), ("validation", 1)):
         assert info["splits"][split]["num_examples"] == len(expected_labels(folder, split)) - left_out
     assert max(refused_peak, skipping_peak) < GB, (refused_peak, skipping_peak)
+
+
+def test_a_bad_kaggle_csv_stops_the_command_with_one_line(small_layout, tmp_path: Path) -> None:
+    spoil, fragments = KAGGLE_CASES["solution-id-twice"]
+    folder = copy_of(small_layout, "kaggle-tree", tmp_path)
+    spoil(folder)
+    with untouched(tmp_path):
+        result = run_cli("run", "--input", folder, "--output", tmp_path / "out", *SHARDS, timeout=60)
+    line = _one_error_line(result, 1)
+    for fragment in fragments:
+        assert fragment in line, line
 
 
 def test_skip_bad_images_resumes_a_run_a_bad_image_stopped(small_layout, tmp_path: Path) -> None:
