@@ -75,12 +75,12 @@ def _spoil_zip(folder: Path, edit: Callable[[list[damage.ZipEntry]], list[damage
     damage.write_zip(archive, entries)
 
 
-def _image_member(entries: list[damage.ZipEntry], stored: bool, split: str = "train") -> int:
-    """The index of the first image member of ``split``, stored or deflated."""
+def _image_member(entries: list[damage.ZipEntry], stored: bool) -> int:
+    """The index of the first train image member, stored or deflated."""
     return next(
         i
         for i, e in enumerate(entries)
-        if f"/{split}/" in e.name and e.name.endswith(".JPEG") and (e.method == 0) == stored
+        if "/train/" in e.name and e.name.endswith(".JPEG") and (e.method == 0) == stored
     )
 
 
@@ -153,7 +153,7 @@ ZIP_LISTING_CASES = {
         lambda entries: [*entries, entries[0]._replace(name="ILSVRC/Data/CLS-LOC/val/x\n.JPEG")],
         ["ILSVRC/Data/CLS-LOC/val/x\\n.JPEG"],
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", sorted(ZIP_LISTING_CASES))
