@@ -28,6 +28,18 @@ WNID = re.compile(r"n\d{8}")
 BLOCK = 512
 RANGED = {"s3": s3.open_ranged, "gs": gcs.open_ranged}
 """Object stores whose archives are read by exact ranged requests (Beam's readers fetch far ahead)."""
+MAX_FILE_BYTES = 64 << 20
+"""The most bytes held of one image, archive member or small file (a CSV, an XML file): ILSVRC2012's
+images average 110 KB and its text files are a few MB, so a larger one is damage, or a decompression
+bomb that would take a worker's memory."""
+
+
+def too_large(size: int | None = None) -> str:
+    """The problem of a file or member over ``MAX_FILE_BYTES`` (its size, where known)."""
+    return (
+        f"{f'{size:,} bytes, ' if size else ''}more than the {MAX_FILE_BYTES >> 20} MiB that no "
+        "ILSVRC2012 file read whole comes near (damaged, or not what its name says)"
+    )
 
 
 class ArchiveError(Exception):
@@ -325,6 +337,17 @@ def _stream_members(
                 pass
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ArchiveError(f"{archive}: cannot read ({exc}); re-download it") from None
+    except _TooLarge as exc:
+        raise ArchiveError(f"{archive}: member {exc.args[0]!r}: {too_large(exc.args[1])}") from None
+
+
+class _TooLarge(Exception):
+    """(name, size) of a member of a small-file archive over ``MAX_FILE_BYTES``: never read."""
+
+
+def _small(name: str, size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise _TooLarge(name, size)
 
 
 def _plain_stream(source: BinaryIO) -> Iterator[tuple[str, bytes]]:
@@ -335,6 +358,7 @@ def _plain_stream(source: BinaryIO) -> Iterator[tuple[str, bytes]]:
         if not any(header):
             return
         name, size, folder = _header(header)
+        _small(name, size)
         data = source.read(_padded(size))
         if len(data) < size:
             raise _Unusual
@@ -346,6 +370,7 @@ def _tarfile_stream(source: BinaryIO) -> Iterator[tuple[str, bytes]]:
     with tarfile.open(fileobj=source, mode="r|*") as tar:
         for info in tar:
             if info.isreg():
+                _small(info.name, info.size)
                 handle = tar.extractfile(info)
                 yield info.name, handle.read() if handle else b""
             tar.members.clear()  # tarfile would otherwise remember every header

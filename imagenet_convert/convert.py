@@ -28,6 +28,7 @@ from imagenet_convert.metadata import write_metadata
 from imagenet_convert.output import OutputDir
 from imagenet_convert.output_checks import (
     OutputError,
+    check_apart,
     check_free_space,
     free_bytes,
     output_lock,
@@ -52,8 +53,11 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.monotonic()
     out = OutputDir(args.output)
     report = RunReport(runner=runner_name(args, beam_args))
+    check_apart(args.input, args.output)
     with gc_paused():
-        layout = open_layout(args.input, args.layout, args.skip_bad_images, args.validation_labels)
+        layout = open_layout(
+            args.input, args.layout, args.skip_bad_images, args.validation_labels, output=args.output
+        )
         print(f"input layout: {layout.describe()}")
         inputs = find_inputs(layout, plan_options(args))
         mtimes = resume.input_mtimes(layout.tree, inputs, args.validation_labels)
@@ -71,6 +75,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
         give_back_memory()
         report.warnings = list(plan.warnings)
         report.skipped = list(plan.skipped)
+        report.links = list(plan.links)
         done = done_shards(out)
         pending = [shard for shard in plan.shards if shard.name not in done]
         needed = bytes_to_write(pending)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import scipy.io
 
-from imagenet_convert.archives import ArchiveError, iter_small_members, open_input
+from imagenet_convert.archives import MAX_FILE_BYTES, ArchiveError, iter_small_members, open_input, too_large
+from imagenet_convert.errors import shown
 
 META_FIELDS = (
     "ILSVRC2012_ID", "WNID", "words", "gloss",
@@ -108,7 +109,10 @@ def parse_devkit(members: dict[str, bytes], archive: str) -> Devkit:
 def read_validation_labels(path: str) -> tuple[str, ...]:
     """Slim's precomputed validation file: one WNID per line, in image-name order."""
     with open_input(path) as stream:
-        return tuple(stream.read().decode("ascii", "replace").split())
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ArchiveError(f"{shown(path)}: {too_large()}")
+    return tuple(data.decode("ascii", "replace").split())
 
 
 def check_validation_labels(devkit: tuple[str, ...], given: tuple[str, ...], given_path: str) -> None:

@@ -9,6 +9,8 @@ cannot work as written. docs/design.md ("Exit statuses") has the whole conventio
 
 from __future__ import annotations
 
+import os
+
 
 class UsageError(Exception):
     """The command line cannot work as written: options that cannot work together (or with this
@@ -17,3 +19,11 @@ class UsageError(Exception):
 
 class DatasetError(Exception):
     """The trainer's command line is fine but its dataset folder is incomplete (shards missing): exit 1."""
+
+
+def shown(path: str) -> str:
+    """A file name as one printable line: unchanged when it prints as it is, else quoted with its bytes
+    escaped (a name that is not UTF-8, from a Windows share, or one holding a newline)."""
+    if path.isprintable():
+        return path
+    return repr(os.fsencode(path))[1:]

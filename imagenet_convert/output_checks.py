@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterator
 
 from imagenet_convert import faults, filenames
-from imagenet_convert.errors import UsageError
+from imagenet_convert.errors import UsageError, shown
 from imagenet_convert.output import OutputDir
 
 
@@ -46,6 +46,20 @@ def output_lock(out: OutputDir) -> Iterator[None]:
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         yield
+
+
+def check_apart(input_path: str, output: str) -> None:
+    """--output may lie inside --input (the input's listing leaves it out) but must not be it: the
+    shards and metadata would be written among the downloads."""
+    if is_local(input_path) and is_local(output):
+        same = os.path.realpath(input_path) == os.path.realpath(output)
+    else:
+        same = input_path.rstrip("/") == output.rstrip("/")
+    if same:
+        raise UsageError(
+            f"{shown(output)}: --output is the --input folder, so the shards and metadata would be written "
+            "among the downloads; choose another folder (one inside --input is fine)"
+        )
 
 
 def prepare_output(out: OutputDir) -> None:

@@ -25,14 +25,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from imagenet_convert import boxes, devkit, filenames
-from imagenet_convert.errors import UsageError
+from imagenet_convert.errors import UsageError, shown
 from imagenet_convert.filenames import shard_name
 from imagenet_convert.layouts import Layout
 from imagenet_convert.layouts.catalogue import Catalogue, XmlFiles
 from imagenet_convert.layouts.locators import Locator, read_file
 from imagenet_convert.layouts.official import ARCHIVES
 from imagenet_convert.layouts.table import ImageTable
-from imagenet_convert.layouts.tree import file_size
+from imagenet_convert.layouts.tree import file_size, special_file
 from imagenet_convert.output import OutputDir, json_bytes
 from imagenet_convert.sharding import shard_rows
 
@@ -220,6 +220,8 @@ class Plan:
     """Checked on resume apart from the fingerprint, so a moved folder (times kept) still resumes."""
     seconds: dict[str, float] = field(default_factory=dict)
     """How long each part of planning took (not saved: the plan's content does not depend on it)."""
+    links: list[dict[str, str]] = field(default_factory=list)
+    """Symbolic links followed out of the input (see ``Catalogue.links``), for run_report.json."""
 
     def forget_images(self) -> None:
         """Keep shard summaries only: the workers read the images from the saved plan, and a
@@ -252,6 +254,7 @@ class Plan:
             "warnings": self.warnings,
             "counts": self.counts,
             "skipped": self.skipped,
+            "links_outside_input": self.links,
         }
 
 
@@ -260,9 +263,12 @@ def find_inputs(layout: Layout, options: PlanOptions) -> dict[str, Any]:
     inputs: dict[str, Any] = {"layout": layout.name, **layout.inputs(options.splits)}
     if options.validation_labels:
         path = options.validation_labels
+        special = special_file(path)
+        if special:
+            raise UsageError(f"{shown(path)}: the --validation-labels file is {special}")
         size = file_size(path)
         if size is None:
-            raise UsageError(f"{path}: --validation-labels file not found")
+            raise UsageError(f"{shown(path)}: --validation-labels file not found")
         name = path.rsplit("/", 1)[-1]  # inputs are named, not located: a moved folder still resumes
         inputs[name] = size
     return inputs
@@ -396,6 +402,7 @@ def build_plan(
         warnings,
         dict(counts),
         catalogue.skipped,
+        links=catalogue.links,
     )
     plan.seconds = seconds
     return plan
@@ -468,6 +475,7 @@ def plan_from_manifest(manifest: dict[str, Any]) -> Plan:
         manifest["counts"],
         manifest.get("skipped", []),
         manifest.get("input_mtimes", {}),
+        links=manifest.get("links_outside_input", []),
     )
 
 

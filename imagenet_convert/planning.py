@@ -7,6 +7,7 @@ Under ``--overwrite`` a plan that no longer fits is discarded with every file it
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from typing import Any
 
 from imagenet_convert import filenames, resume
@@ -42,6 +43,10 @@ def load_or_build_plan(
     if manifest is not None:
         if not args.overwrite:
             resume.check_format(out, manifest)
+        if resume.skipping_added(manifest, inputs, options):
+            manifest = {**manifest, "fingerprint": fingerprint(inputs, options), "options": asdict(options)}
+            if not args.dry_run:
+                out.write_json(out.path(filenames.PLAN_MANIFEST), manifest)
         different = manifest["fingerprint"] != fingerprint(inputs, options)
         changed = None if args.accept_changed_inputs else resume.changed_input(manifest, mtimes)
         if different or changed:

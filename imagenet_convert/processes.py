@@ -40,7 +40,8 @@ class WorkerWatch:
 
 
 def end_all(grace: float = 3.0) -> None:
-    """Terminate every process below this one, and kill what is still there after ``grace`` seconds."""
+    """Terminate every process below this one, kill what is still there after ``grace`` seconds, and
+    wait until they are gone: a command that returned must leave no worker of its own still exiting."""
     children = psutil.Process().children(recursive=True)
     for child in children:
         with contextlib.suppress(psutil.Error):
@@ -49,3 +50,4 @@ def end_all(grace: float = 3.0) -> None:
     for child in alive:
         with contextlib.suppress(psutil.Error):
             child.kill()
+    psutil.wait_procs(alive, timeout=grace)

@@ -1,25 +1,27 @@
 """Whether a saved run may be resumed as asked, and what a finished run leaves behind.
 
 A rerun resumes only what it would write itself: the same plan format, the same fingerprint (inputs'
-names and sizes, options) and inputs untouched since they were planned. Modification times are
-checked apart from the fingerprint, so a folder moved with its times kept still resumes, while an
-archive replaced by another of the same size is caught. A finished run keeps only ``plan.json`` in
+names and sizes, options; --skip-bad-images may be added after a bad image stopped a run) and inputs
+untouched since they were planned. Modification times are checked apart from the fingerprint, so a
+folder moved with its times kept still resumes, while an archive replaced by another of the same size
+is caught. A finished run keeps only ``plan.json`` in
 the work folder: the record that ``--overwrite`` and these checks read.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, NoReturn
 
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert import filenames
+from imagenet_convert.errors import shown
 from imagenet_convert.layouts.catalogue import FOLDERS
 from imagenet_convert.layouts.tree import Tree
 from imagenet_convert.output import OutputDir
-from imagenet_convert.plan import FORMAT_VERSION, PlanOptions
+from imagenet_convert.plan import FORMAT_VERSION, PlanOptions, fingerprint
 
 ACCEPT_CHANGED = "--accept-changed-inputs"
 
@@ -70,6 +72,16 @@ def check_format(out: OutputDir, manifest: dict[str, Any]) -> None:
         )
 
 
+def skipping_added(manifest: dict[str, Any], inputs: dict[str, Any], options: PlanOptions) -> bool:
+    """Whether an unfinished run differs from this one only by --skip-bad-images, given now after a bad
+    image stopped it: its plan is the one this run would make (planning found no bad file, or it
+    would have stopped), and its finished shards are the ones this run would write (they held no bad
+    image), so it goes on, skipping bad images from here."""
+    if manifest.get("finished") or not options.skip_bad_images:
+        return False
+    return manifest["fingerprint"] == fingerprint(inputs, replace(options, skip_bad_images=False))
+
+
 def _differences(manifest: dict[str, Any], inputs: dict[str, int], options: PlanOptions) -> list[str]:
     before = manifest["inputs"]
     found = [
@@ -115,7 +127,7 @@ def refuse_changed(
 ) -> NoReturn:
     """Inputs modified since they were planned would mix old and new bytes in one output."""
     if name == FOLDERS:
-        what = f"{tree.root}/{tree.newest[1]} (the newest file of the input folders)"
+        what = f"{shown(f'{tree.root}/{tree.newest[1]}')} (the newest file of the input folders)"
     else:
         what = _input_paths(tree, {name: 0}, validation_labels).get(name, name)
     raise ResumeError(

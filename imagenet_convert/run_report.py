@@ -28,6 +28,8 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     totals: Counter = field(default_factory=Counter)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    links: list[dict[str, str]] = field(default_factory=list)
+    """Symbolic links the input's listing followed out of the input folder (the first hundred)."""
     resumed_shards: int = 0
     written: dict[str, int] = field(default_factory=lambda: {"images": 0, "bytes": 0})
 
@@ -77,6 +79,7 @@ class RunReport:
             "plan_counts": plan.counts,
             "totals": dict(self.totals),
             "skipped_images": self.skipped,
+            "links_outside_input": self.links,
             "resumed_shards": self.resumed_shards,
             "shard_workers": {name: marker.worker or "" for name, marker in sorted(markers.items())},
             "images": {split: info["splits"][split]["num_examples"] for split in plan.options.splits},

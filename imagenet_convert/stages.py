@@ -24,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert import archives, devkit, filenames, images, plan
 from imagenet_convert.direct_file import DirectFile
+from imagenet_convert.errors import shown
 from imagenet_convert.layouts import locators
 from imagenet_convert.markers import ShardMarker, write_marker
 from imagenet_convert.output import OutputDir, absolute
@@ -51,10 +52,11 @@ def _record(
 
 
 def _where(image: plan.PlannedImage) -> str:
-    """The archive and member of an image, or its own file's path when it was extracted."""
+    """The archive and member of an image, or its own file's path when it was extracted (printable:
+    a member's name may hold a newline)."""
     if image.locator.path.rsplit("/", 1)[-1] == image.filename:
-        return image.locator.path
-    return f"{image.locator.path}: member {image.filename}"
+        return shown(image.locator.path)
+    return f"{shown(image.locator.path)}: member {shown(image.filename)}"
 
 
 def write_shard(
@@ -73,7 +75,7 @@ def write_shard(
         created = time.time()  # when the shard's temporary file appeared (run_report.json's first_shard)
         for image in shard.images:
             try:
-                record = _record(source.read(image.locator), image, classes, stats)
+                record = _record(source.read(image.locator, image.filename), image, classes, stats)
             except (images.BadImageError, OSError, archives.ArchiveError) as exc:
                 problem = f"{_where(image)}: {exc}"
                 if not skip_bad:

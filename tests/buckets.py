@@ -114,12 +114,14 @@ class Bucket:
 
     def check_folder_layout(self, folder: Path, local_output: Path) -> None:
         """An extracted tree under a prefix converts to the local bytes: listed, not walked, and every
-        image read by exactly one request for its object."""
+        image read by exactly one request for its object. The output lies inside the input's prefix,
+        which the listing leaves out: the same command then finds the conversion complete."""
         files = [path for path in sorted(folder.rglob("*")) if path.is_file()]
         for path in files:
             self.upload(path, f"extracted/{path.relative_to(folder)}")
-        traffic = self.convert("extracted-out", "--workers", "1", source="extracted")
-        got, want = self.output_files("extracted-out/"), output_files(local_output)
+        traffic = self.convert("extracted/tfrecords", "--workers", "1", source="extracted")
+        self.convert("extracted/tfrecords", "--workers", "1", source="extracted")  # refused if listed
+        got, want = self.output_files("extracted/tfrecords/"), output_files(local_output)
         assert got.pop(filenames.INFO) != want.pop(filenames.INFO)  # its inputs say folders, not archives
         assert got == want
         images = {

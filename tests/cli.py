@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,27 @@ def run_cli(
     command = [sys.executable, "-m", "imagenet_convert", *map(str, args)]
     environment = {**os.environ, **env} if env else None
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+def run_cli_measured(*args: str | Path, timeout: float = 300) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``run_cli``, and the peak resident memory in bytes of the largest process of its tree (the
+    command or one of its workers, each reaped by its parent): ``wait4`` gives this child's figure,
+    apart from every other process this test session started."""
+    command = [sys.executable, "-m", "imagenet_convert", *map(str, args)]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        deadline = time.monotonic() + timeout
+        while not (ended := os.wait4(process.pid, os.WNOHANG))[0]:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise subprocess.TimeoutExpired(command, timeout)
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(ended[1])
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
+    return result, ended[2].ru_maxrss * 1024  # kilobytes on Linux
 
 
 def convert(

@@ -21,6 +21,8 @@ from tests.cli import convert_once
 
 MINI_OPTIONS = FakeOptions()
 """The default test miniature: 10 classes, 20-30 train and 5 validation images each, every quirk."""
+SMALL_OPTIONS = FakeOptions(classes=3, train_per_class=(6, 8), val_images=6, min_side=64, max_side=128)
+"""A small miniature (3 classes, every image quirk, small images): for copies damaged one way each."""
 
 
 def load_expected(folder: Path) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def mini_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small miniature (3 classes, every image quirk, small images): for copies damaged one way each."""
     folder = tmp_path_factory.mktemp("small_imagenet")
-    generate(folder, FakeOptions(classes=3, train_per_class=(6, 8), val_images=6, min_side=64, max_side=128))
+    generate(folder, SMALL_OPTIONS)
     return folder
 
 
@@ -71,19 +73,32 @@ def big_local_output(big_imagenet: Path, tmp_path_factory: pytest.TempPathFactor
     return convert_once(big_imagenet, tmp_path_factory, "big_local")
 
 
-@pytest.fixture(scope="session")
-def mini_layout(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """``mini_layout(name)``: the default miniature in that input layout (the same images), made once."""
-    made = {"official": mini_imagenet}
+def _in_layouts(
+    options: FakeOptions, official: Path, tmp_path_factory: pytest.TempPathFactory, prefix: str
+) -> Callable[[str], Path]:
+    """``make(name)``: the miniature of ``options`` in that input layout (the same images), made once."""
+    made = {"official": official}
 
     def make(layout: str) -> Path:
         if layout not in made:
-            folder = tmp_path_factory.mktemp(f"mini_{layout}")
-            generate(folder, replace(MINI_OPTIONS, layout=layout))
+            folder = tmp_path_factory.mktemp(f"{prefix}_{layout}")
+            generate(folder, replace(options, layout=layout))
             made[layout] = folder
         return made[layout]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def mini_layout(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``mini_layout(name)``: the default miniature in that input layout (the same images), made once."""
+    return _in_layouts(MINI_OPTIONS, mini_imagenet, tmp_path_factory, "mini")
+
+
+@pytest.fixture(scope="session")
+def small_layout(small_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``small_layout(name)``: ``small_imagenet`` in that input layout, made once."""
+    return _in_layouts(SMALL_OPTIONS, small_imagenet, tmp_path_factory, "small")
 
 
 def link_tree(source: Path, target: Path) -> Path:

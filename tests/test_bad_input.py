@@ -157,6 +157,10 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str], list[str]]] = {
     "image-not-an-image": (_image(lambda d: b"hello " * 99), [], [damage.TRAIN, "not an image"]),
     "image-unhandled-format": (_image(lambda d: _gif()), [], [damage.TRAIN, "GIF", "does not handle"]),
     "image-absurd-dimensions": (_image(lambda d: _png_claiming(100_000, 100_000)), [], ["absurd dimensions"]),
+    "image-name-with-newline": (
+        lambda f: damage.edit_first_class(f, damage.add_entry(damage.member("n0_9\n.JPEG"), b"x" * 99)),
+        [], [damage.TRAIN, "member 'n0_9\\n.JPEG'", "not an image"],
+    ),
     "devkit-without-meta": (_devkit_meta(None), [], [damage.DEVKIT, "meta.mat"]),
     "devkit-meta-unreadable": (_devkit_meta(b"MATLAB garbage" * 20), [], ["meta.mat", "unreadable"]),
     "ground-truth-short": (

@@ -152,8 +152,8 @@ def test_interrupt_stops_with_one_line_and_resumes(
     assert time.monotonic() - sent < 10, "the run took long to stop"
     assert process.returncode == 128 + signum, stderr
     assert stderr.strip().splitlines()[-1] == RESUME_LINE and "Traceback" not in stderr, stderr
-    _, alive = psutil.wait_procs(ours, timeout=5)
-    assert not alive, f"left running: {alive}"
+    _, alive = psutil.wait_procs(ours, timeout=0)
+    assert not alive, f"still there when the command returned: {alive}"
     work = out / ".imagenet-convert"
     markers = sorted((work / "done").glob("*.json")) if (work / "done").is_dir() else []
     if markers:

@@ -138,7 +138,7 @@ def test_valprep_disagreeing_with_the_devkit_names_the_first_image(mini_layout, 
     [
         (lambda d, img: (d / "broken.JPEG").symlink_to(d / "nowhere"), "a broken symbolic link"),
         (lambda d, img: (d / "loop.JPEG").symlink_to(d / "loop.JPEG"), "a symbolic link that loops"),
-        (lambda d, img: (d / "up").symlink_to(d), "already listed (a loop)"),
+        (lambda d, img: (d / "up").symlink_to(d), "a folder inside the input (a loop"),
         (lambda d, img: (d / f"{img.stem}_9.JPEG.part").write_bytes(b"x"), "a partial download"),
         (lambda d, img: (d / f"{d.name}_999999.JPEG").write_bytes(b""), "an empty (zero-byte) image file"),
         (lambda d, img: (d / "notes.txt").write_text("x"), "unknown file"),

@@ -6,12 +6,14 @@ specific first: detection takes the first that matches).
 
 from __future__ import annotations
 
-from imagenet_convert.errors import UsageError
+import os
+
+from imagenet_convert.errors import UsageError, shown
 from imagenet_convert.layouts.catalogue import Catalogue, Layout, LayoutError
 from imagenet_convert.layouts.extracted import Extracted
 from imagenet_convert.layouts.kaggle import KaggleTree, KaggleZip
 from imagenet_convert.layouts.official import Official
-from imagenet_convert.layouts.tree import Tree, file_size, list_folder
+from imagenet_convert.layouts.tree import Tree, file_size, list_folder, special_file
 from imagenet_convert.layouts.valprep import Valprep
 
 __all__ = ["LAYOUTS", "Catalogue", "Layout", "LayoutError", "NoInputError", "open_layout"]
@@ -29,15 +31,15 @@ class NoInputError(LayoutError, UsageError):
 def _nothing_matches(tree: Tree) -> NoInputError:
     if not tree.files and not tree.broken:
         return NoInputError(
-            f"{tree.root}: no such folder, or it is empty; point --input at the folder holding the "
+            f"{shown(tree.root)}: no such folder, or it is empty; point --input at the folder holding the "
             "ILSVRC2012 downloads (or the Kaggle ZIP)"
         )
-    top = sorted({path.split("/", 1)[0] + ("/" if "/" in path else "") for path in tree.files})
-    shown = ", ".join(top[:8]) + (" ..." if len(top) > 8 else "")
+    top = sorted({shown(path.split("/", 1)[0]) + ("/" if "/" in path else "") for path in tree.files})
+    found = ", ".join(top[:8]) + (" ..." if len(top) > 8 else "")
     accepted = "; ".join(f"{name}: {layout.key_files}" for name, layout in LAYOUTS.items())
     return NoInputError(
-        f"{tree.root}: no accepted layout matches (found: {shown}); accepted layouts and their key files: "
-        f"{accepted}. Files must keep their official names"
+        f"{shown(tree.root)}: no accepted layout matches (found: {found}); accepted layouts and their key "
+        f"files: {accepted}. Files must keep their official names"
     )
 
 
@@ -45,18 +47,27 @@ def _one_file(path: str) -> Tree:
     """A tree holding just the file ``path`` (Kaggle's ZIP given as --input), rooted at its folder."""
     root, _, name = path.rstrip("/").rpartition("/")
     tree = Tree(root or ".")
+    special = special_file(path)
+    if special:
+        raise NoInputError(f"{shown(path)}: {special}; --input takes a folder or the Kaggle ZIP itself")
     size = file_size(path)
     if size is None:
-        raise NoInputError(f"{path}: no such file")
+        raise NoInputError(f"{shown(path)}: no such file")
     tree.add(name, size)
     return tree
 
 
 def open_layout(
-    path: str, forced: str | None = None, skip_bad: bool = False, validation_labels: str | None = None
+    path: str,
+    forced: str | None = None,
+    skip_bad: bool = False,
+    validation_labels: str | None = None,
+    output: str | None = None,
 ) -> Layout:
-    """The layout of ``--input`` (detected, or ``forced`` by --layout), with its listing."""
-    tree = _one_file(path) if path.endswith(".zip") else list_folder(path)
+    """The layout of ``--input`` (detected, or ``forced`` by --layout), with its listing; an
+    ``--output`` inside the input folder is not part of it."""
+    one_zip = path.endswith(".zip") and not os.path.isdir(path)  # a folder may be named like the ZIP
+    tree = _one_file(path) if one_zip else list_folder(path, exclude=output)
     if forced:
         chosen = LAYOUTS[forced]
     else:

@@ -7,14 +7,15 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from re import Pattern
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from imagenet_convert.archives import ArchiveError
+from imagenet_convert.archives import MAX_FILE_BYTES, ArchiveError, too_large
 from imagenet_convert.classes import imagenet1k_classes
 from imagenet_convert.devkit import Synset
+from imagenet_convert.errors import shown
 from imagenet_convert.layouts.locators import Locator
 from imagenet_convert.layouts.tree import Tree
 
@@ -49,6 +50,14 @@ class Catalogue:
     warnings: list[str] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    links: list[dict[str, str]] = field(default_factory=list)
+    """Symbolic links followed out of the input (the first ``tree.OUTSIDE_LISTED``), for run_report.json."""
+
+    def left_out(self, folder: str, image: Pattern) -> set[str]:
+        """Names of the images under ``folder`` that --skip-bad-images left out: still images of the
+        split, so the labels of the others still pair with theirs."""
+        found = (entry["image"] for entry in self.skipped if entry["image"].startswith(f"{folder}/"))
+        return {name for name in (path.rsplit("/", 1)[-1] for path in found) if image.fullmatch(name)}
 
 
 def packaged_classes(wnids: set[str], where: str) -> tuple[Synset, ...]:
@@ -70,7 +79,8 @@ FOLDERS = "folders"
 def listing_digest(tree: Tree, paths: list[str]) -> dict[str, Any]:
     """Count, bytes and a digest of the (path, size) pairs: what a resumed run must find again."""
     ordered = sorted(paths)
-    digest = hashlib.sha256("".join(f"{path}\t{tree.files[path]}\n" for path in ordered).encode())
+    listing = "".join(f"{path}\t{tree.files[path]}\n" for path in ordered)
+    digest = hashlib.sha256(listing.encode(errors="surrogateescape"))  # names as their bytes, UTF-8 or not
     return {"files": len(paths), "bytes": sum(tree.files[p] for p in paths), "sha256": digest.hexdigest()}
 
 
@@ -109,16 +119,29 @@ class Layout(ABC):
         """A file that cannot be an image: stop, or with --skip-bad-images list it and go on."""
         if not self.skip_bad:
             raise LayoutError(
-                f"{path}: {problem}; remove or fix it, or pass --skip-bad-images to leave it out "
-                "(listed in run_report.json)"
+                f"{self.tree.where(path)}: {problem}; remove or fix it, or pass --skip-bad-images to leave "
+                "it out (listed in run_report.json)"
             )
-        catalogue.skipped.append({"image": path, "problem": problem})
+        catalogue.skipped.append({"image": shown(path), "problem": problem})
+
+    def check_readable(self, names: Iterable[str]) -> None:
+        """A needed file that is there but is no file to read (a broken link, a FIFO) is said as such,
+        not as missing."""
+        for name in names:
+            if name in self.tree.broken:
+                raise LayoutError(
+                    f"{self.tree.where(name)}: {self.tree.broken[name]}; put the file itself there"
+                )
 
     def check_tree(self, catalogue: Catalogue) -> None:
-        """Junk is counted; broken links and unreadable entries are bad files."""
+        """Junk is counted; broken links, unreadable entries and special files are bad files; links
+        followed out of the input are counted and listed."""
         catalogue.counts["junk_skipped"] += len(self.tree.junk)
         for path, problem in sorted(self.tree.broken.items()):
             self.bad_file(catalogue, path, problem)
+        if self.tree.outside_count:
+            catalogue.counts["links_outside_input"] = self.tree.outside_count
+        catalogue.links = [{"link": shown(link), "target": shown(to)} for link, to in self.tree.outside]
 
     def sort_file(
         self, catalogue: Catalogue, path: str, images: list[tuple[str, Locator]], image: Pattern, xml: Pattern
@@ -154,8 +177,11 @@ class Layout(ABC):
         return per_class
 
     def image_file(self, catalogue: Catalogue, path: str) -> bool:
-        """Whether a listed image file can be planned (an empty one cannot)."""
-        if self.tree.files[path] == 0:
+        """Whether a listed image file can be planned (an empty one cannot, nor one no worker should
+        hold: for a ZIP member, the size the central directory says it inflates to)."""
+        size = self.tree.files[path]
+        if size == 0:
             self.bad_file(catalogue, path, "an empty (zero-byte) image file")
-            return False
-        return True
+        elif size > MAX_FILE_BYTES:
+            self.bad_file(catalogue, path, too_large(size))
+        return 0 < size <= MAX_FILE_BYTES

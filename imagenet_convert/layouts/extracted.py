@@ -119,7 +119,8 @@ class Extracted(Official):
                 self.bad_file(
                     catalogue, path, f"not a validation image (expected {source}ILSVRC2012_val_*.JPEG)"
                 )
-        return self.pair_with_ground_truth(dict(found), kit, source)
+        left_out = catalogue.left_out(source.rstrip("/"), VALIDATION_IMAGE)
+        return self.pair_with_ground_truth(dict(found), kit, source, left_out)
 
     def ground_truth(self, kit: Devkit | None) -> tuple[tuple[str, ...], str]:
         if kit is None and not self.validation_labels and SLIM_VALIDATION_LABELS not in self.tree.files:

@@ -9,8 +9,7 @@ the XML ``<size>``, which the CSVs lack. ``test/`` has no labels and is left out
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 from collections.abc import Callable
 from re import Pattern
 from typing import Any
@@ -38,6 +37,42 @@ MAPPING, VAL_SOLUTION = "LOC_synset_mapping.txt", "LOC_val_solution.csv"
 DATA, ANNOTATIONS = "ILSVRC/Data/CLS-LOC", "ILSVRC/Annotations/CLS-LOC"
 IGNORED = (f"{DATA}/test", "ILSVRC/ImageSets")
 """Unlabelled test images and the image lists: known, not converted."""
+SOLUTION_HEADER = "ImageId,PredictionString"
+VALIDATION_ID = re.compile(r"ILSVRC2012_val_\d{8}")
+NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _value(text: str) -> str:
+    """A line of an input file as a message quotes it: one line, not too long."""
+    return repr(text if len(text) <= 80 else text[:80] + "...")
+
+
+def _solution_row(line: str, number: int) -> tuple[str, str]:
+    """(ImageId, WNID) of a row '<ImageId>,<wnid> <xmin> <ymin> <xmax> <ymax> ...'."""
+    image, comma, boxes = line.strip().partition(",")
+    words = boxes.split()
+    if not comma or not VALIDATION_ID.fullmatch(image) or not words or len(words) % 5:
+        raise LayoutError(
+            f"{VAL_SOLUTION}: line {number} is {_value(line)}, not "
+            "'ILSVRC2012_val_XXXXXXXX,<wnid> <xmin> <ymin> <xmax> <ymax> ...'"
+        )
+    classes = words[::5]
+    for wnid in classes:
+        if not WNID.fullmatch(wnid):
+            raise LayoutError(
+                f"{VAL_SOLUTION}: line {number} names class {_value(wnid)}, not a WNID like n01440764"
+            )
+        if wnid != classes[0]:
+            raise LayoutError(
+                f"{VAL_SOLUTION}: line {number} gives {image} boxes of two classes ({classes[0]}, {wnid}); "
+                "a validation image has one class"
+            )
+    for coordinate in (word for index, word in enumerate(words) if index % 5):
+        if not NUMBER.fullmatch(coordinate):
+            raise LayoutError(
+                f"{VAL_SOLUTION}: line {number} has box coordinate {_value(coordinate)}, not a number"
+            )
+    return image, classes[0]
 
 
 class KaggleTree(Layout):
@@ -49,7 +84,9 @@ class KaggleTree(Layout):
         return MAPPING in tree.files and bool(tree.under(DATA))
 
     def inputs(self, splits: tuple[str, ...]) -> dict[str, Any]:
-        for needed in (MAPPING, *([VAL_SOLUTION] if "validation" in splits else [])):
+        needs = (MAPPING, *([VAL_SOLUTION] if "validation" in splits else []))
+        self.check_readable(needs)
+        for needed in needs:
             if needed not in self.tree.files:
                 raise LayoutError(
                     f"{self.tree.root}: missing {needed}, which the Kaggle download has at its top"
@@ -61,6 +98,9 @@ class KaggleTree(Layout):
         self, splits: tuple[str, ...], on_class: Callable[[str, int, int], None] | None
     ) -> Catalogue:
         catalogue = Catalogue(self._classes(), MAPPING)
+        labels = (
+            self._solution({synset.wnid for synset in catalogue.classes}) if "validation" in splits else {}
+        )
         self.check_tree(catalogue)
         ignored = [path for prefix in IGNORED for path in self.tree.under(prefix)]
         catalogue.counts["kaggle_files_ignored"] = len(ignored)
@@ -71,24 +111,72 @@ class KaggleTree(Layout):
                     on_class(wnid, len(per_class[wnid]), len(per_class))
             catalogue.images["train"] = gather(f"{DATA}/train/", sorted(per_class.items()))
         if "validation" in splits:
-            catalogue.images["validation"] = validation_table(f"{DATA}/val/", self._validation(catalogue))
+            images = self._validation(catalogue, labels)
+            catalogue.images["validation"] = validation_table(f"{DATA}/val/", images)
         for split, folder in (("train", "train"), ("validation", "val")):
             if split in splits:
                 catalogue.xml[split] = self._xml(folder, TRAIN_XML if split == "train" else VALIDATION_XML)
         return catalogue
 
+    def _lines(self, name: str) -> list[str]:
+        """The lines of one of Kaggle's text files (UTF-8, a byte-order mark allowed)."""
+        data = self.tree.read(name)
+        try:
+            return data.decode("utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise LayoutError(
+                f"{name}: line {line} is not UTF-8 text (byte {exc.start}); is it the file Kaggle ships?"
+            ) from None
+
     def _classes(self) -> tuple[Synset, ...]:
+        """The classes of the mapping, each once: '<wnid> <words>' a line."""
+        first: dict[str, int] = {}
         classes = []
-        for number, line in enumerate(self.tree.read(MAPPING).decode("utf-8").splitlines(), start=1):
+        for number, line in enumerate(self._lines(MAPPING), start=1):
+            if not line.strip():
+                continue  # a blank line (an editor's last one, say) holds no class
             wnid, _, words = line.strip().partition(" ")
-            if not WNID.fullmatch(wnid) or not words:
-                raise LayoutError(f"{MAPPING}: line {number} is {line!r}, not '<wnid> <words>'")
-            classes.append(Synset(0, wnid, words))
-        if len({c.wnid for c in classes}) != len(classes):
-            raise LayoutError(f"{MAPPING}: a WNID appears twice")
+            if not WNID.fullmatch(wnid) or not words.strip():
+                raise LayoutError(f"{MAPPING}: line {number} is {_value(line)}, not '<wnid> <words>'")
+            if wnid in first:
+                raise LayoutError(
+                    f"{MAPPING}: line {number} lists class {wnid} again (first on line {first[wnid]}); "
+                    "each class must appear once"
+                )
+            first[wnid] = number
+            classes.append(Synset(0, wnid, words.strip()))
+        if not classes:
+            raise LayoutError(f"{MAPPING}: holds no classes (it should list 1000 lines '<wnid> <words>')")
         return tuple(sorted(classes, key=lambda synset: synset.wnid))
 
-    def _validation(self, catalogue: Catalogue) -> Images:
+    def _solution(self, wnids: set[str]) -> dict[str, str]:
+        """ImageId -> WNID, checked as a whole: one row per image, every box of a row of one class
+        (the image's), known to the mapping."""
+        lines = self._lines(VAL_SOLUTION)
+        if not lines or lines[0].strip() != SOLUTION_HEADER:
+            found = _value(lines[0]) if lines else "missing"
+            raise LayoutError(f"{VAL_SOLUTION}: line 1 is {found}, not the header {SOLUTION_HEADER!r}")
+        labels: dict[str, str] = {}
+        first: dict[str, int] = {}  # the line of each image's row
+        for number, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            image, wnid = _solution_row(line, number)
+            if image in first:
+                raise LayoutError(
+                    f"{VAL_SOLUTION}: line {number} has a second row for {image} (first on line "
+                    f"{first[image]}); each validation image must have one"
+                )
+            if wnid not in wnids:
+                raise LayoutError(
+                    f"{VAL_SOLUTION}: line {number} gives {image} class {wnid}, which {MAPPING} does not list"
+                )
+            first[image], labels[image] = number, wnid
+        return labels
+
+    def _validation(self, catalogue: Catalogue, labels: dict[str, str]) -> Images:
+        """Every validation image with its row; every row with its image (or left out as a bad file)."""
         folder = f"{DATA}/val"
         found: list[tuple[str, Locator]] = []
         for path in self.tree.under(folder):
@@ -98,7 +186,6 @@ class KaggleTree(Layout):
                 self.bad_file(
                     catalogue, path, f"not a validation image (expected {folder}/ILSVRC2012_val_*.JPEG)"
                 )
-        labels = self._solution()
         images: Images = {}
         for name, locator in sorted(found):
             stem = name.rsplit(".", 1)[0]
@@ -107,23 +194,13 @@ class KaggleTree(Layout):
                     f"{VAL_SOLUTION}: no row for {folder}/{name}; the CSV and the images do not match"
                 )
             images[name] = (labels[stem], locator)
-        if len(labels) != len(images):
-            extra = sorted(set(labels) - {name.rsplit(".", 1)[0] for name in images})
+        seen = {name.rsplit(".", 1)[0] for name in [*images, *catalogue.left_out(folder, VALIDATION_IMAGE)]}
+        extra = sorted(set(labels) - seen)
+        if extra:
             raise LayoutError(
                 f"{VAL_SOLUTION}: row {extra[0]} has no image in {folder}/; is the download complete?"
             )
         return images
-
-    def _solution(self) -> dict[str, str]:
-        """ImageId -> WNID: a validation image's boxes all carry its class, the first one names it."""
-        labels = {}
-        rows = csv.DictReader(io.StringIO(self.tree.read(VAL_SOLUTION).decode("utf-8")))
-        for number, row in enumerate(rows, start=2):
-            words = (row.get("PredictionString") or "").split()
-            if not row.get("ImageId") or not words or not WNID.fullmatch(words[0]):
-                raise LayoutError(f"{VAL_SOLUTION}: line {number} has no '<ImageId>,<wnid> <xmin> ...' row")
-            labels[row["ImageId"]] = words[0]
-        return labels
 
     def _xml(self, folder: str, pattern: Pattern) -> tuple[str, XmlFiles] | None:
         paths = [

@@ -12,6 +12,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert import archives, devkit
+from imagenet_convert.errors import shown
 from imagenet_convert.layouts.catalogue import (
     TRAIN_XML,
     VALIDATION_XML,
@@ -64,6 +65,7 @@ class Official(Layout):
         return f"{self.name} ({', '.join(s for s in sources if not s.endswith(' None'))})"
 
     def inputs(self, splits: tuple[str, ...]) -> dict[str, Any]:
+        self.check_readable([ARCHIVES["devkit"], *(ARCHIVES[s] for s in splits)])
         missing = [self.wanted(s) for s in splits if self.split_source(s) is None]
         if not self.devkit_files() and not self.labels_without_devkit():
             missing.insert(0, ARCHIVES["devkit"])
@@ -157,7 +159,7 @@ class Official(Layout):
             names = sorted(m.name for m in members)
             duplicate = next(a for a, b in zip(names, names[1:], strict=False) if a == b)
             raise LayoutError(f"{archive}: image name {duplicate!r} appears twice")
-        return self.pair_with_ground_truth(found, kit, archive)
+        return self.pair_with_ground_truth(found, kit, archive, set())
 
     def ground_truth(self, kit: devkit.Devkit | None) -> tuple[tuple[str, ...], str]:
         """The validation WNIDs in image-name order, and where they came from."""
@@ -171,17 +173,19 @@ class Official(Layout):
         return kit.validation_wnids, ARCHIVES["devkit"]
 
     def pair_with_ground_truth(
-        self, found: dict[str, Locator], kit: devkit.Devkit | None, source: str
+        self, found: dict[str, Locator], kit: devkit.Devkit | None, source: str, left_out: set[str]
     ) -> Images:
+        """Each image found with its line of the ground truth; images ``left_out`` (bad files under
+        --skip-bad-images) keep their lines, so every other image keeps its label."""
         wnids, truth = self.ground_truth(kit)
-        names = sorted(found)
+        names = sorted({*found, *left_out})
         if len(wnids) != len(names):
             raise LayoutError(
                 f"{truth}: the ground truth has {len(wnids)} lines but {source} holds {len(names)} images; "
                 "the labels and the validation images do not belong together"
             )
         # The ground truth's line i is the i-th image in ascending name order, not in listing order.
-        return {name: (wnid, found[name]) for name, wnid in zip(names, wnids, strict=True)}
+        return {name: (wnid, found[name]) for name, wnid in zip(names, wnids, strict=True) if name in found}
 
     def xml_files(self, split: str) -> tuple[str, XmlFiles] | None:
         """The bbox archive when present, else extracted XML files named like the split's images."""
@@ -209,7 +213,9 @@ class Official(Layout):
             name = path.rsplit("/", 1)[-1]
             if pattern.fullmatch(name):
                 if name in found:
-                    raise LayoutError(f"{path}: {name} is also at {found[name]}; keep one of the two copies")
+                    raise LayoutError(
+                        f"{shown(path)}: {name} is also at {shown(found[name])}; keep one of the two copies"
+                    )
                 found[name] = path
         return sorted(found.values())
 

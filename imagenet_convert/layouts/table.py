@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imagenet_convert.errors import shown
 from imagenet_convert.layouts.catalogue import LayoutError
 from imagenet_convert.layouts.locators import Locator
 
@@ -81,10 +82,20 @@ class TableBuilder:
         self._chunks: list[tuple[np.ndarray, ...]] = []
 
     def extend(self, rows: Iterable[Row]) -> None:
+        """Add a group of rows; two names of one image in the group (``x.JPEG`` and ``x.jpeg``, say: names
+        that collide once case is folded, or a converted copy kept beside its original) are an error."""
         found = list(rows)
         if not found:
             return
         names, wnids, locators = zip(*found, strict=True)
+        stems: dict[str, str] = {}
+        for name in names:
+            other = stems.setdefault(name.rsplit(".", 1)[0], name)
+            if other != name:
+                raise LayoutError(
+                    f"{self._source}: {shown(other)} and {shown(name)} are one image under two names; keep "
+                    "one of them"
+                )
         paths, offsets, sizes, zipped = zip(*locators, strict=True)
         columns = (
             [name.encode() for name in names],

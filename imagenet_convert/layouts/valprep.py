@@ -46,7 +46,8 @@ class Valprep(Extracted):
                 wnids[name], located[name] = wnid, locator
         if kit is not None or self.validation_labels or SLIM_VALIDATION_LABELS in self.tree.files:
             _, where = self.ground_truth(kit)
-            for name, (wnid, _) in self.pair_with_ground_truth(located, kit, source).items():
+            left_out = catalogue.left_out(folder, VALIDATION_IMAGE)
+            for name, (wnid, _) in self.pair_with_ground_truth(located, kit, source, left_out).items():
                 if wnids[name] != wnid:
                     raise LayoutError(
                         f"{source}{wnids[name]}/{name}: its folder says {wnids[name]} but {where} says "

@@ -46,7 +46,7 @@ def verify(
     general = Problems(max_problems)
     inputs = info.get("inputs") or {}
     layout = inputs.get("layout", "official")
-    input_folder = find_archives(archives, layout) if archives else None
+    input_folder = find_archives(archives, layout, output) if archives else None
     texts = check_labels(out, info, general)
     files = shard_files(out, info["splits"])
     check_unlisted(info, files, general)

@@ -58,13 +58,14 @@ class InputFolder:
         }
 
 
-def find_archives(input_dir: str, layout: str = "official") -> InputFolder:
-    """List ``input_dir`` (before the hours of shard checks: a wrong folder is said at once).
+def find_archives(input_dir: str, layout: str = "official", output: str | None = None) -> InputFolder:
+    """List ``input_dir`` (before the hours of shard checks: a wrong folder is said at once), without
+    the ``output`` folder, should it be inside, as ``run`` lists its --input.
 
     Only the official layout must hold some archives: the other layouts may hold none."""
     require_folder(input_dir)
     try:
-        folder = InputFolder(list_folder(input_dir), layout)
+        folder = InputFolder(list_folder(input_dir, exclude=output), layout)
     except ArchiveError as exc:
         raise VerifyError(f"{input_dir}: cannot list the archive folder ({exc})") from None
     if not folder.archives and layout == "official":
