@@ -9,12 +9,15 @@ against 2 workers. Every run is the real ``train`` command on a converted miniat
 converted once into the workdir), measured from outside (wall clock, peak PSS of all its processes)
 and by its own ``train_report.json`` (a cluster's chief's).
 Results: RESULTS/bench-train.json, a table printed, and docs/performance.md's section between its
-``bench-train`` markers.
+``bench-train`` markers. ``--all-models`` instead runs every model name as a user's first run would
+(one step at batch 1, ``evaluate`` on one batch, ``export``) and checks each checkpoint's variables
+against Slim's (``tests/data/slim-nets-variables.json.gz``).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import subprocess
 import sys
@@ -40,6 +43,7 @@ NO_BACKGROUND = ("vgg", "resnet_v1")  # Slim's checkpoints of these have 1000 cl
 PERFORMANCE_MD = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 START, END = "<!-- bench-train:start -->", "<!-- bench-train:end -->"
 GIB = 1 << 30
+SPEC = Path(__file__).resolve().parent.parent / "tests" / "data" / "slim-nets-variables.json.gz"
 
 
 @dataclass(frozen=True)
@@ -212,14 +216,71 @@ def write_section(text: str, path: Path = PERFORMANCE_MD) -> None:
     path.write_text(f"{before}{START}\n{text}\n{END}{after}")
 
 
+def first_run(ws: Workspace, dataset: Path, name: str, spec: dict[str, list[int]]) -> dict[str, Any]:
+    """``train`` one step at batch 1, ``evaluate`` one batch, ``export``; the checkpoint against ``spec``."""
+    import tensorflow as tf
+
+    folder = ws.scratch(f"{name} first run")
+    train_dir, model = folder / "train", ["--model_name", name, "--dataset_dir", str(dataset)]
+    commands = {
+        "train": train_command(dataset, train_dir, Case(name, 1, 1)),
+        "evaluate": [
+            sys.executable, "-m", "imagenet_convert", "evaluate", *model, "--checkpoint_path", str(train_dir),
+            "--eval_dir", str(folder / "eval"), "--max_num_batches", "1", "--batch_size", "8",
+        ],
+        "export": [
+            sys.executable, "-m", "imagenet_convert", "export", *model, "--checkpoint_path", str(train_dir),
+            "--output_dir", str(folder / "export"),
+        ],
+    }  # fmt: skip
+    row: dict[str, Any] = {"model": name}
+    for step, command in commands.items():
+        print(f"{name}: {step} ...", flush=True)
+        done = subprocess.run(command, capture_output=True, text=True)
+        row[step] = done.returncode
+        if done.returncode:
+            row["error"] = (done.stderr.strip().splitlines() or [""])[-1]
+            return row
+    saved = dict(tf.train.list_variables(str(train_dir)))
+    wanted = {
+        key: shape for key, shape in spec.items() if not key.endswith("/global_step")
+    }  # NASNet's stray one
+    row["missing_or_reshaped"] = sorted(key for key, shape in wanted.items() if saved.get(key) != shape)
+    row["extra"] = sorted(
+        key
+        for key in saved
+        if key not in wanted and key != "global_step" and key.rsplit("/", 1)[0] not in wanted
+    )
+    return row
+
+
+def every_model(ws: Workspace, dataset: Path) -> list[dict[str, Any]]:
+    with gzip.open(SPEC, "rt") as f:
+        spec = json.load(f)["variables"]["11"]
+    return [first_run(ws, dataset, name, spec[name]) for name in nets_factory.ARCHITECTURES]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.training", description=__doc__.splitlines()[0])
     p.add_argument("--workdir", type=Path, default=Path("bench-data"), help="generated set and scratch")
     p.add_argument("--results", type=Path, default=Path("bench-results"), help="JSON results and logs")
     p.add_argument("--skip-vgg-416", action="store_true", help="leave out VGG-416 (about an hour here)")
+    p.add_argument("--all-models", action="store_true", help="instead: every model's first run, checked")
     args = p.parse_args(argv)
     ws = Workspace(args.workdir, args.results)
     dataset = converted_set(ws)
+    if args.all_models:
+        rows = every_model(ws, dataset)
+        report.write_json(args.results / "bench-all-models.json", {"runs": rows})
+        failed = [
+            row["model"]
+            for row in rows
+            if row.get("error") or row.get("missing_or_reshaped") or row.get("extra")
+        ]
+        print(
+            f"{len(rows) - len(failed)} of {len(rows)} models ran and hold Slim's variables; failed: {failed}"
+        )
+        return 1 if failed else 0
     rows = [] if args.skip_vgg_416 else vgg_416(ws, dataset)
     rows += [measure(ws, dataset, case) for case in (*CASES, *INPUT_CASES, *CLUSTER_CASES)]
     figures = ratios(rows)

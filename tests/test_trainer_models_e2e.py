@@ -1,8 +1,8 @@
 """A user's first run of a model, through the real CLI on the converted miniature: one training step at
 batch 1, a checkpoint holding exactly Slim's variables, then ``evaluate`` and ``export`` on it.
 
-A few small nets of the newer families stand for all 33 here (``bench/train.py --all-models`` runs every
-name the same way); ``test_trainer_nets.py`` checks every name's variables in-process.
+A few small nets of the newer families stand for all 33 here (``make bench-train ARGS=--all-models``
+runs every name the same way); ``test_trainer_nets.py`` checks every name's variables in-process.
 """
 
 from __future__ import annotations
