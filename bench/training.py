@@ -163,19 +163,29 @@ def largest_batch(peak_1: float, peak_2: float) -> int:
 
 
 def vgg_416(ws: Workspace, dataset: Path) -> list[dict[str, Any]]:
-    """Batch 1 and 2, then the largest batch that fits, confirmed by the next one running out."""
-    rows = [measure(ws, dataset, Case("vgg_416", batch, VGG_416_STEPS)) for batch in (1, 2)]
-    if any(row["exit_status"] for row in rows):
-        return rows
-    fits = 2
-    for batch in range(largest_batch(rows[0]["peak_pss_gib"], rows[1]["peak_pss_gib"]), 2, -1):
-        rows.append(measure(ws, dataset, Case("vgg_416", batch, 1)))  # one step reaches a step's peak
-        if rows[-1]["exit_status"] == 0:
-            fits = batch
-            break
-    if not any(row["batch"] == fits + 1 for row in rows):
-        rows.append(measure(ws, dataset, Case("vgg_416", fits + 1, 1)))
-    return rows
+    """Batch 1 and 2, then the largest batch that fits: from the prediction, up while batches train and
+    down while they run out of memory, until one trains and the next ends with the out-of-memory line.
+
+    Every probe runs as many steps as batches 1 and 2 (the second and third steps hold more memory than
+    the first).
+    """
+    rows = {batch: measure(ws, dataset, Case("vgg_416", batch, VGG_416_STEPS)) for batch in (1, 2)}
+    if all(row["exit_status"] == 0 for row in rows.values()):
+        batch = max(2, largest_batch(rows[1]["peak_pss_gib"], rows[2]["peak_pss_gib"]))
+        while True:
+            if batch not in rows:
+                rows[batch] = measure(ws, dataset, Case("vgg_416", batch, VGG_416_STEPS))
+            if rows[batch]["exit_status"] == 0:
+                if batch + 1 in rows:
+                    break
+                batch += 1
+            elif "out of memory" not in rows[batch].get("last_line", ""):
+                break  # failed for another reason: the table shows it
+            else:
+                batch -= 1
+                if batch in rows:
+                    break
+    return [rows[batch] for batch in sorted(rows)]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
