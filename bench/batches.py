@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from imagenet_convert import filenames
+from imagenet_convert.format import filenames
 
 BATCHES = 500
 BATCH_SIZE = 32

@@ -29,8 +29,8 @@ SHARDS = 100
 def _plan(folder: Path, output: Path, profiler: cProfile.Profile) -> tuple[Any, dict[str, float]]:
     """Build (profiled) and save the default plan; returns it and the seconds of each part."""
     from imagenet_convert import plan
-    from imagenet_convert.layouts import open_layout
-    from imagenet_convert.output import OutputDir
+    from imagenet_convert.inputs.layouts import open_layout
+    from imagenet_convert.storage.output import OutputDir
 
     options = plan.PlanOptions()
     started = time.monotonic()
@@ -43,8 +43,8 @@ def _plan(folder: Path, output: Path, profiler: cProfile.Profile) -> tuple[Any, 
 
 
 def _write_shards(output: Path, folder: Path, shards: list, classes: dict) -> None:
-    from imagenet_convert.output import OutputDir
-    from imagenet_convert.stages import write_shard
+    from imagenet_convert.run.stages import write_shard
+    from imagenet_convert.storage.output import OutputDir
 
     out = OutputDir(str(output))
     for shard in shards:
@@ -52,7 +52,7 @@ def _write_shards(output: Path, folder: Path, shards: list, classes: dict) -> No
 
 
 def _framed(chunks: list[bytes]) -> bytes:
-    from imagenet_convert.records import frame_chunks
+    from imagenet_convert.format.records import frame_chunks
 
     return b"".join(frame_chunks(chunks))
 
@@ -75,10 +75,12 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
-    from imagenet_convert import filenames, images, plan
-    from imagenet_convert.layouts import locators
-    from imagenet_convert.output import OutputDir, json_bytes
-    from imagenet_convert.records import SlimRecord
+    from imagenet_convert import plan
+    from imagenet_convert.format import filenames
+    from imagenet_convert.format.records import SlimRecord
+    from imagenet_convert.inputs import images
+    from imagenet_convert.inputs.layouts import locators
+    from imagenet_convert.storage.output import OutputDir, json_bytes
 
     clock, counts = _Clock(), Counter()
     out = OutputDir(str(sink))

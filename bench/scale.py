@@ -25,8 +25,8 @@ PLAN_PREFIXES = ("read_devkit", "boxes_", "shard_plan_")
 
 
 def time_index(folder: Path) -> dict[str, Any]:
-    """Seconds to index both image tars (headers only) with ``imagenet_convert.archives``."""
-    from imagenet_convert import archives
+    """Seconds to index both image tars (headers only) with ``imagenet_convert.inputs.archives``."""
+    from imagenet_convert.inputs import archives
 
     started = time.monotonic()
     train = dict(archives.index_train(str(folder / datasets.TRAIN_TAR), datasets.TRAIN_TAR))
@@ -49,8 +49,8 @@ def time_plan_extracted(ws: Workspace) -> dict[str, Any]:
     plan's saving timed in this process on the same plan (a dry run saves nothing).
     """
     from imagenet_convert import plan
-    from imagenet_convert.layouts import open_layout
-    from imagenet_convert.output import OutputDir
+    from imagenet_convert.inputs.layouts import open_layout
+    from imagenet_convert.storage.output import OutputDir
 
     folder, _ = datasets.ensure(ws.workdir, datasets.SCALE_EXTRACTED)
     dry_run = steps.dry_run(ws, "plan the extracted layout: run --dry-run (warm)", folder, [])

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import pagecache
 from bench.measure import Measurement, allocated_bytes, run_measured, wait_for_quiet
-from imagenet_convert import filenames
+from imagenet_convert.format import filenames
 
 EXTRACT_SCRIPT = """\
 set -eu
@@ -123,7 +123,7 @@ def write_floor(ws: Workspace, archives: list[Path], direct: bool = False) -> Me
 
     A conversion writes about that much (records are the images plus ~1%), so when its write phase
     comes close to this, it is bound by the disk, not by its CPU. ``direct``: ``oflag=direct``,
-    around the page cache, as the converter writes its shards (``imagenet_convert/direct_file.py``).
+    around the page cache, as the converter writes its shards (``imagenet_convert/storage/direct_file.py``).
     """
     name = f"write floor: dd{' oflag=direct' if direct else ''}, archive bytes (no sync)"
     scratch = ws.scratch(name)

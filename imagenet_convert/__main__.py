@@ -11,7 +11,7 @@ import logging
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("imagenet_convert.convert", "convert ILSVRC2012 archives to TF-Slim TFRecords (Apache Beam)"),
+    "run": ("imagenet_convert.run.convert", "convert ILSVRC2012 archives to TF-Slim TFRecords (Apache Beam)"),
     "verify": ("imagenet_convert.verify.command", "check a converted folder against its metadata"),
     "show": ("imagenet_convert.show", "draw a contact sheet of converted records (PNG) to look at"),
     "fake": ("imagenet_convert.fake.cli", "generate a faithful miniature ILSVRC2012 download"),

@@ -24,12 +24,12 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, ImageDraw, ImageFont
 
-from imagenet_convert import filenames
-from imagenet_convert.beam_args import parse_with_beam_options
 from imagenet_convert.errors import UsageError
-from imagenet_convert.output import OutputDir
-from imagenet_convert.record_index import parse_index
-from imagenet_convert.records import BOX_KEYS, parse_example, read_records
+from imagenet_convert.format import filenames
+from imagenet_convert.format.index import parse_index
+from imagenet_convert.format.records import BOX_KEYS, parse_example, read_records
+from imagenet_convert.run.beam_args import parse_with_beam_options
+from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.command import folder_parser
 from imagenet_convert.verify.metadata import load_info
 

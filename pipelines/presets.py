@@ -11,8 +11,8 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert.convert import main as convert_main
-from imagenet_convert.run_options import parse_args
+from imagenet_convert.run.convert import main as convert_main
+from imagenet_convert.run.options import parse_args
 
 PORTABLE = ["--runner=PortableRunner", "--job_endpoint=localhost:8099", "--environment_type=DOCKER"]
 """A job server on this machine; SDK workers in containers of the project's image (--environment_config)."""

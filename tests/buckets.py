@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagenet_convert import filenames
 from imagenet_convert.fake import ARCHIVES, FakeOptions
+from imagenet_convert.format import filenames
 from tests.cli import convert, output_files
 from tests.services import CountingProxy, Traffic
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from imagenet_convert import filenames
+from imagenet_convert.format import filenames
 
 
 def run_cli(

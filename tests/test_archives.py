@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from imagenet_convert.archives import (
+from imagenet_convert.inputs.archives import (
     ArchiveError,
     Member,
     _checksum,

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imagenet_convert import filenames
-from imagenet_convert.archives import ArchiveError
-from imagenet_convert.layouts import open_layout
-from imagenet_convert.output import OutputDir
+from imagenet_convert.format import filenames
+from imagenet_convert.format.records import read_records
+from imagenet_convert.inputs.archives import ArchiveError
+from imagenet_convert.inputs.layouts import open_layout
 from imagenet_convert.plan import (
     Plan,
     PlanError,
@@ -31,9 +31,9 @@ from imagenet_convert.plan import (
     load_manifest,
     load_shard,
 )
-from imagenet_convert.records import read_records
-from imagenet_convert.run_options import parse_args, plan_options
-from imagenet_convert.stages import ConversionError, write_shard
+from imagenet_convert.run.options import parse_args, plan_options
+from imagenet_convert.run.stages import ConversionError, write_shard
+from imagenet_convert.storage.output import OutputDir
 from tests import damage
 from tests.cli import convert, run_cli
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert.layouts.kaggle import KAGGLE_ZIP
+from imagenet_convert.inputs.layouts.kaggle import KAGGLE_ZIP
 from tests import damage
 from tests.cli import convert, output_files, run_cli, run_cli_measured
 from tests.test_bad_input import _check_nothing_half_written

@@ -1,7 +1,7 @@
 """Slim's box rules pinned by a hand-written golden table (facts section 3), and the generator held to them.
 
 Each golden row is XML text in and literal numbers out, worked out by hand, so neither the
-converter's ``imagenet_convert.boxes`` nor the generator can drift from Slim together.
+converter's ``imagenet_convert.inputs.boxes`` nor the generator can drift from Slim together.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from imagenet_convert import boxes
-from imagenet_convert.boxes import (
+from imagenet_convert.inputs import boxes
+from imagenet_convert.inputs.boxes import (
     BoxXMLError,
     image_name_for_xml,
     normalize_box,

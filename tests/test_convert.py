@@ -12,17 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert import beam_run, faults, filenames, resume
 from imagenet_convert.errors import UsageError
-from imagenet_convert.layouts import Layout, open_layout
-from imagenet_convert.markers import done_shards
-from imagenet_convert.output import OutputDir
-from imagenet_convert.output_checks import OutputError, check_free_space, output_lock, prepare_output
+from imagenet_convert.format import filenames
+from imagenet_convert.inputs.layouts import Layout, open_layout
 from imagenet_convert.plan import Plan, class_table, find_inputs
-from imagenet_convert.planning import discard_previous, load_or_build_plan
-from imagenet_convert.run_options import parse_args, plan_options
-from imagenet_convert.run_report import RunReport
-from imagenet_convert.stages import write_shard
+from imagenet_convert.run import faults, pipeline, resume
+from imagenet_convert.run.checks import OutputError, check_free_space, output_lock, prepare_output
+from imagenet_convert.run.markers import done_shards
+from imagenet_convert.run.options import parse_args, plan_options
+from imagenet_convert.run.planning import discard_previous, load_or_build_plan
+from imagenet_convert.run.report import RunReport
+from imagenet_convert.run.stages import write_shard
+from imagenet_convert.storage.output import OutputDir
 
 
 def arguments(folder: Path, out: Path, *extra: str) -> argparse.Namespace:
@@ -128,11 +129,11 @@ def test_a_failed_pipeline_says_the_workers_line_else_a_vanished_worker(tmp_path
     """Beam may report a killed worker itself ("Channel closed prematurely") before the watcher does."""
     out = OutputDir(str(tmp_path))
     lost = RuntimeError("Traceback (most recent call last):\n...\nChannel closed prematurely.")
-    died = str(beam_run._pipeline_failure(out, lost, [], dead_worker=4321))
+    died = str(pipeline._pipeline_failure(out, lost, [], dead_worker=4321))
     assert "worker process 4321 ended" in died and "Beam said: Channel closed prematurely." in died
     assert died.endswith(faults.RESUME)
-    failed = str(beam_run._pipeline_failure(out, lost, [], dead_worker=None))
+    failed = str(pipeline._pipeline_failure(out, lost, [], dead_worker=None))
     assert failed.startswith("the Beam pipeline failed: Channel closed prematurely.")
     own = "train-00000-of-00004: n01440764_1.JPEG: not an image"
     out.write_atomic(out.path(filenames.error("train-00000-of-00004")), f"{own}\n".encode())
-    assert str(beam_run._pipeline_failure(out, lost, [], dead_worker=4321)) == own
+    assert str(pipeline._pipeline_failure(out, lost, [], dead_worker=4321)) == own

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagenet_convert import filenames
-from imagenet_convert.records import BOX_KEYS, KINDS, SLIM_READER, parse_example, read_records
+from imagenet_convert.format import filenames
+from imagenet_convert.format.records import BOX_KEYS, KINDS, SLIM_READER, parse_example, read_records
 from tests.cli import convert, output_files
 
 pytestmark = pytest.mark.slow

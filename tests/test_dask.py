@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert.beam_args import DASK_RUNNER
-from imagenet_convert.beam_run import beam_options
-from imagenet_convert.run_options import parse_args
+from imagenet_convert.run.beam_args import DASK_RUNNER
+from imagenet_convert.run.options import parse_args
+from imagenet_convert.run.pipeline import beam_options
 from tests.cli import convert, output_files
 
 pytest.importorskip("distributed", reason="needs the dask extra: pip install -c constraints.txt '.[dask]'")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from imagenet_convert.classes import imagenet1k_classes
-from imagenet_convert.devkit import (
+from imagenet_convert.inputs.classes import imagenet1k_classes
+from imagenet_convert.inputs.devkit import (
     META_FIELDS,
     Devkit,
     DevkitError,

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from imagenet_convert.direct_file import BLOCK, DirectFile
+from imagenet_convert.storage.direct_file import BLOCK, DirectFile
 
 SMALL = 2 * BLOCK
 """A buffer this small makes every test cross buffers and hand them to the helper thread."""

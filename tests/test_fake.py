@@ -20,10 +20,10 @@ import scipy.io
 from lxml import etree
 from PIL import Image
 
-from imagenet_convert.classes import imagenet1k_classes
 from imagenet_convert.fake import FakeOptions, generate
 from imagenet_convert.fake.cli import main
 from imagenet_convert.fake.plan import imagenet_counts
+from imagenet_convert.inputs.classes import imagenet1k_classes
 
 ARCHIVES = {
     "ILSVRC2012_img_train.tar",

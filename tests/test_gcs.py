@@ -35,7 +35,7 @@ def test_no_credential_look_up_against_an_emulator(monkeypatch: pytest.MonkeyPat
     from apache_beam.options.pipeline_options import PipelineOptions
     from google.auth.credentials import AnonymousCredentials
 
-    import imagenet_convert.gcs  # noqa: F401 (installs the emulator check)
+    import imagenet_convert.storage.gcs  # noqa: F401 (installs the emulator check)
 
     looked_up: list[object] = []
     monkeypatch.setattr("google.auth.default", lambda *args, **kwargs: looked_up.append(args))

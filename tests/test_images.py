@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from imagenet_convert.images import BadImageError, ImageInfo, reencode_rgb_jpeg, sniff
+from imagenet_convert.inputs.images import BadImageError, ImageInfo, reencode_rgb_jpeg, sniff
 from tests.bounds import cheap
 
 WIDTH, HEIGHT = 64, 48  # not square, so a swapped width/height shows

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert.archives import ArchiveError
-from imagenet_convert.layouts import LAYOUTS, LayoutError, open_layout
+from imagenet_convert.inputs.archives import ArchiveError
+from imagenet_convert.inputs.layouts import LAYOUTS, LayoutError, open_layout
 from imagenet_convert.plan import Plan, PlanError, PlanOptions, build_plan, find_inputs
 from tests.conftest import link_tree
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert import filenames
+from imagenet_convert.format import filenames
 from tests.cli import convert, output_files, run_cli
 
 pytestmark = pytest.mark.slow

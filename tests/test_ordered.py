@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from imagenet_convert.ordered import in_order
+from imagenet_convert.inputs.ordered import in_order
 
 
 def test_results_come_in_the_tasks_order_whatever_finishes_first():

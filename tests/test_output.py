@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_convert import filenames
-from imagenet_convert.output import OutputDir, json_bytes
+from imagenet_convert.format import filenames
+from imagenet_convert.storage.output import OutputDir, json_bytes
 
 
 def _temporaries(folder: Path) -> list[Path]:

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from imagenet_convert import filenames
-from imagenet_convert.layouts import open_layout
-from imagenet_convert.output import OutputDir, json_bytes
+from imagenet_convert.format import filenames
+from imagenet_convert.inputs.layouts import open_layout
 from imagenet_convert.plan import (
     FORMAT_VERSION,
     Plan,
@@ -30,6 +29,7 @@ from imagenet_convert.plan import (
     plan_from_manifest,
     save_plan,
 )
+from imagenet_convert.storage.output import OutputDir, json_bytes
 
 OPTIONS = PlanOptions(train_shards=4, validation_shards=2)
 """What tests/cli.py's ``convert`` asks for, so these plans are those of the ``converted`` fixture."""

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from imagenet_convert import faults, filenames, progress
-from imagenet_convert.output import OutputDir
+from imagenet_convert.format import filenames
+from imagenet_convert.run import faults, progress
+from imagenet_convert.storage.output import OutputDir
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagenet_convert import filenames
-from imagenet_convert.records import parse_example, read_records
+from imagenet_convert.format import filenames
+from imagenet_convert.format.records import parse_example, read_records
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagenet_convert.records import (
+from imagenet_convert.format.records import (
     Example,
     SlimRecord,
     TFRecordError,

@@ -115,11 +115,11 @@ def test_resume_on_s3_redoes_only_what_is_missing(store: Bucket, big_local_outpu
 
 
 def test_beam_s3_calls_share_one_boto3_client_per_settings() -> None:
-    """Beam builds an S3 client per call (0.3 s of CPU each); imagenet_convert.s3 makes them share one."""
+    """Beam builds an S3 client per call (0.3 s of CPU each); storage.s3 makes them share one."""
     from apache_beam.io.aws.s3io import S3IO
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    import imagenet_convert.s3  # noqa: F401 (installs the sharing)
+    import imagenet_convert.storage.s3  # noqa: F401 (installs the sharing)
 
     def options(endpoint: str) -> PipelineOptions:
         return PipelineOptions([f"--s3_endpoint_url={endpoint}", "--s3_region_name=us-east-1"])

@@ -13,7 +13,7 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert.run_options import parse_args
+from imagenet_convert.run.options import parse_args
 from pipelines.presets import PRESETS, worker_package_problem
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagenet_convert.filenames import shard_name
-from imagenet_convert.sharding import ShardingError, shard_rows
+from imagenet_convert.format.filenames import shard_name
+from imagenet_convert.plan.sharding import ShardingError, shard_rows
 
 ITEMS = [f"n01440764_{n}.JPEG" for n in range(1000)]
 

@@ -16,15 +16,15 @@ from typing import NamedTuple
 
 import pytest
 
-from imagenet_convert import filenames
-from imagenet_convert.markers import ShardMarker, read_marker
-from imagenet_convert.metadata import write_metadata
-from imagenet_convert.output import OutputDir
+from imagenet_convert.format import filenames
+from imagenet_convert.format.index import FRAMING, parse_index
+from imagenet_convert.format.records import parse_example, read_records
 from imagenet_convert.plan import Plan, Shard, class_table
-from imagenet_convert.record_index import FRAMING, parse_index
-from imagenet_convert.records import parse_example, read_records
-from imagenet_convert.run_report import RunReport
-from imagenet_convert.stages import ConversionError, write_shard
+from imagenet_convert.run.finish import write_metadata
+from imagenet_convert.run.markers import ShardMarker, read_marker
+from imagenet_convert.run.report import RunReport
+from imagenet_convert.run.stages import ConversionError, write_shard
+from imagenet_convert.storage.output import OutputDir
 from tests import damage
 from tests.cli import output_files
 from tests.test_plan import plan_of

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from imagenet_convert import filenames
 from imagenet_convert.errors import DatasetError, UsageError
+from imagenet_convert.format import filenames
 from imagenet_convert.trainer import data, preprocessing, preprocessing_factory
 from tests.trainer_support import Shape, jpeg, slim_example, write_dataset
 

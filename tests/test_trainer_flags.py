@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from imagenet_convert import filenames
+from imagenet_convert.format import filenames
 from imagenet_convert.trainer import evaluate, flags, train
 from tests.cli import run_cli
 

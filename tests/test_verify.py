@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imagenet_convert import filenames
-from imagenet_convert.devkit import Synset
-from imagenet_convert.markers import ShardMarker, write_marker
-from imagenet_convert.metadata import write_metadata
-from imagenet_convert.output import OutputDir
+from imagenet_convert.format import filenames
+from imagenet_convert.format.index import index_bytes
+from imagenet_convert.format.records import Example, SlimRecord, frame
+from imagenet_convert.inputs.devkit import Synset
 from imagenet_convert.plan import ARCHIVES, Plan, PlanOptions, Shard
-from imagenet_convert.record_index import index_bytes
-from imagenet_convert.records import Example, SlimRecord, frame
-from imagenet_convert.run_report import RunReport
+from imagenet_convert.run.finish import write_metadata
+from imagenet_convert.run.markers import ShardMarker, write_marker
+from imagenet_convert.run.report import RunReport
+from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.command import main
 from tests.cli import run_cli
 

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from imagenet_convert import filenames
+from imagenet_convert.format import filenames
 from imagenet_convert.trainer import data, train
 
 COLOURS = {

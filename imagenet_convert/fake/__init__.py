@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from imagenet_convert.boxes import Box
 from imagenet_convert.fake import voc
 from imagenet_convert.fake.devkit import leaf, with_ancestors, write_devkit
 from imagenet_convert.fake.expected import ExpectedWriter
@@ -25,8 +24,9 @@ from imagenet_convert.fake.layouts import relayout, top_level_sizes
 from imagenet_convert.fake.options import FakeOptions
 from imagenet_convert.fake.plan import SPLITS, TRAIN, VALIDATION, Plan, PlannedImage
 from imagenet_convert.fake.tars import add_dir, add_file, tar_bytes, write_tar, write_tar_gz
-from imagenet_convert.layouts.official import ARCHIVES as OFFICIAL
-from imagenet_convert.layouts.official import SLIM_VALIDATION_LABELS
+from imagenet_convert.inputs.boxes import Box
+from imagenet_convert.inputs.layouts.official import ARCHIVES as OFFICIAL
+from imagenet_convert.inputs.layouts.official import SLIM_VALIDATION_LABELS
 
 __all__ = ["ARCHIVES", "EXPECTED", "VALIDATION_LABELS", "FakeOptions", "generate"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from imagenet_convert.devkit import META_FIELDS
 from imagenet_convert.fake.tars import add_dir, add_file, write_tar_gz
+from imagenet_convert.inputs.devkit import META_FIELDS
 
 ROOT = "ILSVRC2012_devkit_t12"
 FANOUT = 4

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from imagenet_convert.devkit import parse_devkit
 from imagenet_convert.fake.options import LAYOUTS
-from imagenet_convert.layouts.kaggle import ANNOTATIONS as KAGGLE_ANNOTATIONS
-from imagenet_convert.layouts.kaggle import DATA as KAGGLE_DATA
-from imagenet_convert.layouts.kaggle import KAGGLE_ZIP, MAPPING, VAL_SOLUTION
-from imagenet_convert.layouts.official import ARCHIVES, SLIM_VALIDATION_LABELS
+from imagenet_convert.inputs.devkit import parse_devkit
+from imagenet_convert.inputs.layouts.kaggle import ANNOTATIONS as KAGGLE_ANNOTATIONS
+from imagenet_convert.inputs.layouts.kaggle import DATA as KAGGLE_DATA
+from imagenet_convert.inputs.layouts.kaggle import KAGGLE_ZIP, MAPPING, VAL_SOLUTION
+from imagenet_convert.inputs.layouts.official import ARCHIVES, SLIM_VALIDATION_LABELS
 
 OFFICIAL = "official"
 TRAIN_TAR, VAL_TAR, DEVKIT, TRAIN_BBOX, VAL_BBOX = tuple(ARCHIVES.values())

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imagenet_convert.classes import imagenet1k_classes
 from imagenet_convert.fake.images import ImageKey
 from imagenet_convert.fake.options import FakeOptions
+from imagenet_convert.inputs.classes import imagenet1k_classes
 
 TRAIN, VALIDATION = 0, 1
 SPLITS = ("train", "validation")

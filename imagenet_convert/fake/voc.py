@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from imagenet_convert import boxes
+from imagenet_convert.inputs import boxes
 
 RawBox = tuple[int, int, int, int]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from imagenet_convert import filenames
 from imagenet_convert.errors import DatasetError, UsageError
-from imagenet_convert.records import BYTES, FLOATS, INTS, KINDS, SCALARS, SLIM_READER
+from imagenet_convert.format import filenames
+from imagenet_convert.format.records import BYTES, FLOATS, INTS, KINDS, SCALARS, SLIM_READER
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import argparse
 import os
 import sys
 
-from imagenet_convert.beam_args import parse_with_beam_options
-from imagenet_convert.output import OutputDir
 from imagenet_convert.plan import SPLITS
+from imagenet_convert.run.beam_args import parse_with_beam_options
+from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.folder import (
     check_labels,
     check_listing,

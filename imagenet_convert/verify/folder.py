@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
-from imagenet_convert import filenames, tfds_metadata
-from imagenet_convert.output import OutputDir
+from imagenet_convert.format import filenames, tfds
 from imagenet_convert.plan import SPLITS
+from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.report import Problems
 from imagenet_convert.verify.shards import ShardScan
 
@@ -118,7 +118,7 @@ def check_tfds(out: OutputDir, info: dict[str, Any], synsets: dict[int, str], pr
     name classes wrongly); returns the summary line. Folders from versions before them have none."""
     if not out.exists(out.path(filenames.INFO)):
         return f"TFDS metadata: not checked ({filenames.LEGACY_INFO} is ours: written by an earlier version)"
-    expected = tfds_metadata.files(info, [])
+    expected = tfds.files(info, [])
     for name in expected:
         try:
             data = out.read_bytes(out.path(name))

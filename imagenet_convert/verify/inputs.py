@@ -10,9 +10,9 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from imagenet_convert.archives import ArchiveError
-from imagenet_convert.layouts import LAYOUTS
-from imagenet_convert.layouts.tree import Tree, list_folder
+from imagenet_convert.inputs.archives import ArchiveError
+from imagenet_convert.inputs.layouts import LAYOUTS
+from imagenet_convert.inputs.layouts.tree import Tree, list_folder
 from imagenet_convert.plan import ARCHIVES, SPLITS
 from imagenet_convert.verify.metadata import VerifyError, require_folder
 from imagenet_convert.verify.reading import CHUNK, open_file, progress_bar

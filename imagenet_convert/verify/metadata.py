@@ -10,10 +10,10 @@ import json
 import os
 from typing import Any
 
-from imagenet_convert import filenames
 from imagenet_convert.errors import UsageError
-from imagenet_convert.output import OutputDir
+from imagenet_convert.format import filenames
 from imagenet_convert.plan import SPLITS
+from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.folder import shard_files
 
 

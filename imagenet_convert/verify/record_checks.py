@@ -1,6 +1,6 @@
 """One record against TF-Slim's format: keys, dtypes, constants, label, boxes, and (``--decode``) the image.
 
-The schema is ``imagenet_convert.records``'s; each check adds its problem through ``add`` and goes on,
+The schema is ``imagenet_convert.format.records``'s; each check adds its problem through ``add`` and goes on,
 so one record reports every way it differs.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from PIL import Image
 
-from imagenet_convert.records import BOX_KEYS, CONSTANTS, KINDS, LISTS, SCALARS, parse_features
+from imagenet_convert.format.records import BOX_KEYS, CONSTANTS, KINDS, LISTS, SCALARS, parse_features
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from typing import Any, BinaryIO
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert import filenames
-from imagenet_convert.output import OutputDir
-from imagenet_convert.record_index import FRAMING, Span, first_difference, parse_index
-from imagenet_convert.records import TFRecordError, read_records
+from imagenet_convert.format import filenames
+from imagenet_convert.format.index import FRAMING, Span, first_difference, parse_index
+from imagenet_convert.format.records import TFRecordError, read_records
+from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.reading import CHUNK, open_file, progress_bar
 from imagenet_convert.verify.record_checks import Rules, check_record
 from imagenet_convert.verify.report import Problems

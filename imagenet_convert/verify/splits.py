@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from imagenet_convert import filenames
+from imagenet_convert.format import filenames
 from imagenet_convert.verify.mixing import Mixing, mixing
 from imagenet_convert.verify.report import Problems, count
 from imagenet_convert.verify.shards import ShardScan

@@ -1,0 +1,106 @@
+"""Running the shard-writing pipeline: Beam's options (a local multi-process runner unless told
+otherwise), the pipeline itself, and the one line that says why it failed."""
+
+from __future__ import annotations
+
+import argparse
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from imagenet_convert.format import filenames
+from imagenet_convert.plan import Shard, bytes_to_write
+from imagenet_convert.run import faults
+from imagenet_convert.run.beam_args import DASK_RUNNER
+from imagenet_convert.run.beam_logs import beam_logs_to, temporary_files_in
+from imagenet_convert.run.checks import OutputError, free_bytes, is_local
+from imagenet_convert.run.markers import done_markers
+from imagenet_convert.run.progress import ERROR_GRACE, ProgressMonitor
+from imagenet_convert.run.stages import ConversionError, WriteShards
+from imagenet_convert.storage.output import OutputDir
+
+
+def beam_options(args: argparse.Namespace, beam_args: list[str]) -> PipelineOptions:
+    """A local multi-process runner unless the user chose a runner (never Prism's download).
+
+    On Dask every shard is a task of its own unless the user says otherwise: Beam's Dask runner
+    would put 128 shards in each task, leaving all but a few workers idle.
+    """
+    if not any(arg.startswith("--runner") for arg in beam_args):
+        beam_args = [
+            "--runner=FnApiRunner", "--direct_running_mode=multi_processing",
+            f"--direct_num_workers={args.workers}", *beam_args,
+        ]  # fmt: skip
+    elif PipelineOptions(beam_args).get_all_options()["runner"] == DASK_RUNNER and not any(
+        arg.startswith(("--dask_npartitions", "--dask_partition_size")) for arg in beam_args
+    ):
+        beam_args = ["--dask_partition_size=1", *beam_args]
+    return PipelineOptions(["--default_sdk_harness_log_level=WARNING", *beam_args])
+
+
+def runner_name(args: argparse.Namespace, beam_args: list[str]) -> str:
+    """How run_report.json and the summary name the runner (and its workers or Dask cluster)."""
+    options = beam_options(args, beam_args).get_all_options()
+    runner = str(options["runner"])
+    if runner == "FnApiRunner":
+        return f"{runner}, {args.workers} workers"
+    if runner == DASK_RUNNER:
+        where = options.get("address") or options.get("scheduler_file") or "a local Dask cluster"
+        return f"DaskRunner, {where}"
+    return runner
+
+
+def _worker_died(pid: int | None, beam_said: str = "") -> faults.WorkerDied:
+    said = f"; Beam said: {beam_said}" if beam_said else ""
+    return faults.WorkerDied(
+        f"worker process {pid} ended while shards were left (killed from outside, e.g. by the "
+        f"out-of-memory killer: fewer --workers use less memory{said}); {faults.RESUME}"
+    )
+
+
+def _pipeline_failure(
+    out: OutputDir, exc: Exception, pending: list[Shard], dead_worker: int | None
+) -> BaseException:
+    """One line for a failed pipeline: a full disk, the worker's own error line, a worker that
+    vanished without one, or Beam's last line."""
+    errors = sorted(out.sizes(out.path(filenames.error("*"))))
+    line = out.read_bytes(errors[0]).decode().strip() if errors else ""
+    if faults.is_disk_full(line or exc):
+        left = [shard for shard in pending if shard.name not in done_markers(out)]
+        return OutputError(faults.disk_full_message(out.root, bytes_to_write(left), free_bytes(out)))
+    if line:
+        return ConversionError(line)
+    last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    if dead_worker is not None:
+        return _worker_died(dead_worker, last)
+    details = out.path(filenames.BEAM_LOG) if is_local(out.root) else "the log above and the workers' logs"
+    return ConversionError(f"the Beam pipeline failed: {last} (details in {details})")
+
+
+def run_pipeline(
+    args: argparse.Namespace, beam_args: list[str], out: OutputDir, pending: list[Shard], input_root: str
+) -> None:
+    """Write the pending shards on Beam, with a progress bar; raise one clear error when it fails."""
+    names = [shard.name for shard in pending]
+    with beam_logs_to(out) as stream, temporary_files_in(out):
+        local = runner_name(args, beam_args).startswith("FnApiRunner")
+        monitor = ProgressMonitor(out, pending, stream, local)
+        monitor.start()
+        try:
+            with beam.Pipeline(options=beam_options(args, beam_args)) as pipeline:
+                _ = (
+                    pipeline
+                    | "ShardNames" >> beam.Create(names)
+                    | "WriteShards" >> WriteShards(out.root, input_root, args.skip_bad_images, beam_args)
+                )
+        except faults.StopWaiting:
+            if not monitor.stopped_after_error:
+                raise _worker_died(monitor.dead_worker) from None
+            monitor.halt()
+            stuck = RuntimeError(f"a shard failed and Beam had not ended the run {ERROR_GRACE:.0f} s later")
+            raise faults.EndedByWatcher(_pipeline_failure(out, stuck, pending, None)) from None
+        except Exception as exc:
+            monitor.halt()
+            raise _pipeline_failure(out, exc, pending, monitor.vanished_worker()) from None
+        finally:
+            monitor.stop()
