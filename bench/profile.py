@@ -28,16 +28,16 @@ SHARDS = 100
 
 def _plan(folder: Path, output: Path, profiler: cProfile.Profile) -> tuple[Any, dict[str, float]]:
     """Build (profiled) and save the default plan; returns it and the seconds of each part."""
-    from imagenet_convert import plan
     from imagenet_convert.inputs.layouts import open_layout
+    from imagenet_convert.plan import build, model, store
     from imagenet_convert.storage.output import OutputDir
 
-    options = plan.PlanOptions()
+    options = model.PlanOptions()
     started = time.monotonic()
     layout = open_layout(str(folder))
-    built = profiler.runcall(plan.build_plan, layout, options, plan.find_inputs(layout, options))
+    built = profiler.runcall(build.build_plan, layout, options, build.find_inputs(layout, options))
     middle = time.monotonic()
-    plan.save_plan(OutputDir(str(output)), built)
+    store.save_plan(OutputDir(str(output)), built)
     seconds = {"build_plan_profiled": middle - started, "save_plan": time.monotonic() - middle}
     return built, {key: round(value, 3) for key, value in seconds.items()}
 
@@ -75,11 +75,11 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
-    from imagenet_convert import plan
     from imagenet_convert.format import filenames
     from imagenet_convert.format.records import SlimRecord
     from imagenet_convert.inputs import images
     from imagenet_convert.inputs.layouts import locators
+    from imagenet_convert.plan import store
     from imagenet_convert.storage.output import OutputDir, json_bytes
 
     clock, counts = _Clock(), Counter()
@@ -88,7 +88,7 @@ def stage_seconds(folder: Path, sink: Path, shards: list, classes: dict) -> tupl
         line = json_bytes(shard.to_json(), compact=True)  # the shard's line of the saved plan
         saved = out.path(filenames.PLAN_SHARDS)
         clock("launcher: save shard plan (per shard)", out.write_atomic, saved, line)
-        clock("load shard plan (per shard)", plan.load_shard, out, (0, len(line)))
+        clock("load shard plan (per shard)", store.load_shard, out, (0, len(line)))
         located = [image.locator for image in shard.images]
         source = clock("open archive + create shard file", locators.Reader, str(folder), located)
         target = clock(
@@ -144,7 +144,7 @@ def run(ws: Workspace, bench_set: datasets.BenchSet = datasets.STANDARD, shard_c
     Results go to ``profile.txt`` (``profile-scale.txt`` for the tiny-image set, whose per-image
     costs are the fixed ones: everything but the bytes).
     """
-    from imagenet_convert.plan import class_table
+    from imagenet_convert.plan.model import class_table
 
     folder, _ = datasets.ensure(ws.workdir, bench_set)
     archives = datasets.image_archives(folder)

@@ -48,19 +48,19 @@ def time_plan_extracted(ws: Workspace) -> dict[str, Any]:
     The CLI's dry run (interpreter start, listing 1.33 M files, devkit, XML, sharding) plus the
     plan's saving timed in this process on the same plan (a dry run saves nothing).
     """
-    from imagenet_convert import plan
     from imagenet_convert.inputs.layouts import open_layout
+    from imagenet_convert.plan import build, model, store
     from imagenet_convert.storage.output import OutputDir
 
     folder, _ = datasets.ensure(ws.workdir, datasets.SCALE_EXTRACTED)
     dry_run = steps.dry_run(ws, "plan the extracted layout: run --dry-run (warm)", folder, [])
     started = time.monotonic()
     layout = open_layout(str(folder))
-    options = plan.PlanOptions()
-    built = plan.build_plan(layout, options, plan.find_inputs(layout, options))
+    options = model.PlanOptions()
+    built = build.build_plan(layout, options, build.find_inputs(layout, options))
     planned = time.monotonic()
     output = ws.scratch("plan extracted")
-    plan.save_plan(OutputDir(str(output)), built)
+    store.save_plan(OutputDir(str(output)), built)
     saved = time.monotonic()
     steps.remove(output)
     return {

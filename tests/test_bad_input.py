@@ -22,15 +22,9 @@ from imagenet_convert.format import filenames
 from imagenet_convert.format.records import read_records
 from imagenet_convert.inputs.archives import ArchiveError
 from imagenet_convert.inputs.layouts import open_layout
-from imagenet_convert.plan import (
-    Plan,
-    PlanError,
-    build_plan,
-    class_table,
-    find_inputs,
-    load_manifest,
-    load_shard,
-)
+from imagenet_convert.plan.build import build_plan, find_inputs
+from imagenet_convert.plan.model import Plan, PlanError, class_table
+from imagenet_convert.plan.store import load_manifest, load_shard
 from imagenet_convert.run.options import parse_args, plan_options
 from imagenet_convert.run.stages import ConversionError, write_shard
 from imagenet_convert.storage.output import OutputDir

@@ -15,7 +15,9 @@ import pytest
 from imagenet_convert.errors import UsageError
 from imagenet_convert.format import filenames
 from imagenet_convert.inputs.layouts import Layout, open_layout
-from imagenet_convert.plan import Plan, class_table, find_inputs
+from imagenet_convert.plan.build import find_inputs
+from imagenet_convert.plan.model import Plan, class_table
+from imagenet_convert.plan.store import manifest
 from imagenet_convert.run import faults, pipeline, resume
 from imagenet_convert.run.checks import OutputError, check_free_space, output_lock, prepare_output
 from imagenet_convert.run.markers import done_shards
@@ -88,7 +90,7 @@ def test_overwrite_discards_only_what_the_tool_wrote(small_imagenet: Path, tmp_p
     _write_all(small_imagenet, plan, out)
     (out / "notes.txt").write_text("the user's own file")
     (out / filenames.LABELS).write_text("0:background\n")
-    discard_previous(OutputDir(str(out)), plan.manifest())
+    discard_previous(OutputDir(str(out)), manifest(plan))
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert left == ["notes.txt"]
 

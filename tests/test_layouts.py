@@ -14,7 +14,8 @@ import pytest
 
 from imagenet_convert.inputs.archives import ArchiveError
 from imagenet_convert.inputs.layouts import LAYOUTS, LayoutError, open_layout
-from imagenet_convert.plan import Plan, PlanError, PlanOptions, build_plan, find_inputs
+from imagenet_convert.plan.build import build_plan, find_inputs
+from imagenet_convert.plan.model import Plan, PlanError, PlanOptions
 from tests.conftest import link_tree
 
 FOLDER_LAYOUTS = ("extracted", "valprep", "kaggle-tree", "kaggle-zip")

@@ -17,15 +17,13 @@ import pytest
 
 from imagenet_convert.format import filenames
 from imagenet_convert.inputs.layouts import open_layout
-from imagenet_convert.plan import (
+from imagenet_convert.plan.build import build_plan, find_inputs, fingerprint
+from imagenet_convert.plan.model import Plan, PlanOptions
+from imagenet_convert.plan.store import (
     FORMAT_VERSION,
-    Plan,
-    PlanOptions,
-    build_plan,
-    find_inputs,
-    fingerprint,
     load_manifest,
     load_shard,
+    manifest,
     plan_from_manifest,
     save_plan,
 )
@@ -74,7 +72,7 @@ def test_shards_are_slims_names_and_the_seeded_permutation_cut_in_order(
 
 def test_the_same_input_and_options_give_the_same_plan(plan: Plan, mini_imagenet: Path) -> None:
     again = plan_of(mini_imagenet)
-    assert again.manifest() == plan.manifest()
+    assert manifest(again) == manifest(plan)
     assert [s.to_json() for s in again.shards] == [s.to_json() for s in plan.shards]
 
 
@@ -94,10 +92,10 @@ def test_another_seed_moves_images_between_shards(plan: Plan, mini_imagenet: Pat
 def test_a_saved_plan_loads_back_as_it_was(plan: Plan, tmp_path: Path) -> None:
     out = OutputDir(str(tmp_path))
     save_plan(out, plan)
-    manifest = load_manifest(out)
-    assert manifest is not None and manifest["format_version"] == FORMAT_VERSION
-    assert manifest == json.loads(json_bytes(plan.manifest()))
-    loaded = plan_from_manifest(manifest)
+    saved = load_manifest(out)
+    assert saved is not None and saved["format_version"] == FORMAT_VERSION
+    assert saved == json.loads(json_bytes(manifest(plan)))
+    loaded = plan_from_manifest(saved)
     assert loaded.shards == [shard.summary() for shard in plan.shards]  # no shard file read
     for shard, summary in zip(plan.shards, loaded.shards, strict=True):  # rows of columns, then a list
         assert summary.plan_span is not None

@@ -19,7 +19,7 @@ import pytest
 from imagenet_convert.format import filenames
 from imagenet_convert.format.index import FRAMING, parse_index
 from imagenet_convert.format.records import parse_example, read_records
-from imagenet_convert.plan import Plan, Shard, class_table
+from imagenet_convert.plan.model import Plan, Shard, class_table
 from imagenet_convert.run.finish import write_metadata
 from imagenet_convert.run.markers import ShardMarker, read_marker
 from imagenet_convert.run.report import RunReport

@@ -23,7 +23,8 @@ from imagenet_convert.format import filenames
 from imagenet_convert.format.index import index_bytes
 from imagenet_convert.format.records import Example, SlimRecord, frame
 from imagenet_convert.inputs.devkit import Synset
-from imagenet_convert.plan import ARCHIVES, Plan, PlanOptions, Shard
+from imagenet_convert.inputs.layouts.official import ARCHIVES
+from imagenet_convert.plan.model import Plan, PlanOptions, Shard
 from imagenet_convert.run.finish import write_metadata
 from imagenet_convert.run.markers import ShardMarker, write_marker
 from imagenet_convert.run.report import RunReport

@@ -10,6 +10,8 @@ there: index files live in ``index/``, the run's own state in the hidden work fo
 
 from __future__ import annotations
 
+SPLITS = ("train", "validation")
+"""The splits of ILSVRC2012, in the order they are written."""
 SHARD_TEMPLATE = "{SPLIT}-{SHARD_X_OF_Y}"
 """TFDS's spelling of Slim's shard names (``train-00000-of-01024``), for TFDS's metadata."""
 

@@ -22,7 +22,9 @@ from imagenet_convert.errors import UsageError
 from imagenet_convert.format import filenames
 from imagenet_convert.inputs.archives import ArchiveError
 from imagenet_convert.inputs.layouts import open_layout
-from imagenet_convert.plan import Plan, PlanError, bytes_to_write, find_inputs, gc_paused, give_back_memory
+from imagenet_convert.plan.build import find_inputs, gc_paused, give_back_memory
+from imagenet_convert.plan.model import Plan, PlanError, bytes_to_write
+from imagenet_convert.plan.store import manifest
 from imagenet_convert.run import faults, processes, resume
 from imagenet_convert.run.checks import (
     OutputError,
@@ -93,7 +95,7 @@ def convert(args: argparse.Namespace, beam_args: list[str]) -> int:
                 run_pipeline(args, beam_args, out, pending, root)
         report.seconds["total"] = round(time.monotonic() - started, 3)
         info = write_metadata(out, plan, report, frozenset(shard.name for shard in pending))
-        resume.finish(out, plan.manifest())
+        resume.finish(out, manifest(plan))
     print_summary(info, report, time.monotonic() - started)
     print(f"output: {out.root}")
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 from imagenet_convert import __version__
 from imagenet_convert.format import filenames, tfds
 from imagenet_convert.inputs.devkit import labels_txt
-from imagenet_convert.plan import Plan
+from imagenet_convert.plan.model import Plan
 from imagenet_convert.run.markers import ShardMarker, read_marker
 from imagenet_convert.run.report import RunReport
 from imagenet_convert.storage.output import OutputDir

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from imagenet_convert.format.filenames import SPLITS
 from imagenet_convert.inputs.layouts import LAYOUTS
-from imagenet_convert.plan import SPLITS, PlanOptions
+from imagenet_convert.plan.model import PlanOptions
 from imagenet_convert.run import resume
 from imagenet_convert.run.beam_args import parse_with_beam_options
 

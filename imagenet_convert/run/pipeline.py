@@ -9,7 +9,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert.format import filenames
-from imagenet_convert.plan import Shard, bytes_to_write
+from imagenet_convert.plan.model import Shard, bytes_to_write
 from imagenet_convert.run import faults
 from imagenet_convert.run.beam_args import DASK_RUNNER
 from imagenet_convert.run.beam_logs import beam_logs_to, temporary_files_in

@@ -12,7 +12,9 @@ from typing import Any
 
 from imagenet_convert.format import filenames
 from imagenet_convert.inputs.layouts import Layout
-from imagenet_convert.plan import Plan, build_plan, fingerprint, load_manifest, plan_from_manifest, save_plan
+from imagenet_convert.plan.build import build_plan, fingerprint
+from imagenet_convert.plan.model import Plan
+from imagenet_convert.plan.store import load_manifest, plan_from_manifest, save_plan
 from imagenet_convert.run import resume
 from imagenet_convert.run.options import plan_options
 from imagenet_convert.run.progress import class_progress

@@ -15,7 +15,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from imagenet_convert.format import filenames
-from imagenet_convert.plan import Shard
+from imagenet_convert.plan.model import Shard
 from imagenet_convert.run import faults, processes
 from imagenet_convert.run.markers import done_markers
 from imagenet_convert.storage.output import OutputDir

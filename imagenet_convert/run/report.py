@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 
 from imagenet_convert import __version__
-from imagenet_convert.plan import Plan
+from imagenet_convert.plan.model import Plan
 from imagenet_convert.run.markers import ShardMarker
 
 

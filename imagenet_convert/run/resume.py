@@ -20,7 +20,9 @@ from imagenet_convert.errors import shown
 from imagenet_convert.format import filenames
 from imagenet_convert.inputs.layouts.catalogue import FOLDERS
 from imagenet_convert.inputs.layouts.tree import Tree
-from imagenet_convert.plan import FORMAT_VERSION, PlanOptions, fingerprint
+from imagenet_convert.plan.build import fingerprint
+from imagenet_convert.plan.model import PlanOptions
+from imagenet_convert.plan.store import FORMAT_VERSION
 from imagenet_convert.storage.output import OutputDir
 
 ACCEPT_CHANGED = "--accept-changed-inputs"

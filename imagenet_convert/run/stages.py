@@ -22,13 +22,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert import plan
 from imagenet_convert.errors import shown
 from imagenet_convert.format import filenames
 from imagenet_convert.format.index import index_bytes
 from imagenet_convert.format.records import SlimRecord, frame_chunks
 from imagenet_convert.inputs import archives, devkit, images
 from imagenet_convert.inputs.layouts import locators
+from imagenet_convert.plan.model import PlannedImage, Shard, class_table
+from imagenet_convert.plan.store import load_manifest, load_shard
 from imagenet_convert.run.markers import ShardMarker, write_marker
 from imagenet_convert.storage.direct_file import DirectFile
 from imagenet_convert.storage.output import OutputDir, absolute
@@ -39,7 +40,7 @@ class ConversionError(Exception):
 
 
 def _record(
-    data: bytes, image: plan.PlannedImage, classes: dict[int, tuple[str, str]], stats: Counter
+    data: bytes, image: PlannedImage, classes: dict[int, tuple[str, str]], stats: Counter
 ) -> SlimRecord:
     info = images.sniff(data)
     if info.quirk:
@@ -53,7 +54,7 @@ def _record(
     return SlimRecord(data, image.filename, height, width, image.label, synset, text, list(image.boxes))
 
 
-def _where(image: plan.PlannedImage) -> str:
+def _where(image: PlannedImage) -> str:
     """The archive and member of an image, or its own file's path when it was extracted (printable:
     a member's name may hold a newline)."""
     if image.locator.path.rsplit("/", 1)[-1] == image.filename:
@@ -62,7 +63,7 @@ def _where(image: plan.PlannedImage) -> str:
 
 
 def write_shard(
-    out: OutputDir, input_dir: str, shard: plan.Shard, classes: dict[int, tuple[str, str]], skip_bad: bool
+    out: OutputDir, input_dir: str, shard: Shard, classes: dict[int, tuple[str, str]], skip_bad: bool
 ) -> ShardMarker:
     """Write one shard and its index atomically and return its marker (counts, sha256, quirks, skipped)."""
     started, cpu = time.monotonic(), time.thread_time()
@@ -131,13 +132,13 @@ class WriteShardFn(beam.DoFn):
         # Workers share nothing with the launcher: configure s3://, gs:// access here too.
         FileSystems.set_options(PipelineOptions(self._filesystem_flags))
         self._out = OutputDir(self._output_dir)
-        manifest = plan.load_manifest(self._out)
+        manifest = load_manifest(self._out)
         assert manifest is not None, "the plan is saved before the pipeline starts"
-        self._classes = plan.class_table(devkit.Synset(**c) for c in manifest["classes"])
+        self._classes = class_table(devkit.Synset(**c) for c in manifest["classes"])
         self._spans = {entry["name"]: tuple(entry["plan"]) for entry in manifest["shards"]}
 
     def process(self, shard_name: str):
-        shard = plan.load_shard(self._out, self._spans[shard_name])
+        shard = load_shard(self._out, self._spans[shard_name])
         try:
             marker = write_shard(self._out, self._input_dir, shard, self._classes, self._skip_bad)
         except Exception as exc:

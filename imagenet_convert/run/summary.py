@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from imagenet_convert.plan import Plan
+from imagenet_convert.plan.model import Plan
 from imagenet_convert.run.report import RunReport
 
 

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from imagenet_convert.plan import SPLITS
+from imagenet_convert.format.filenames import SPLITS
 from imagenet_convert.run.beam_args import parse_with_beam_options
 from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.folder import (

@@ -10,7 +10,7 @@ from itertools import pairwise
 from typing import Any
 
 from imagenet_convert.format import filenames, tfds
-from imagenet_convert.plan import SPLITS
+from imagenet_convert.format.filenames import SPLITS
 from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.report import Problems
 from imagenet_convert.verify.shards import ShardScan

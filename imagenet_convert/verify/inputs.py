@@ -10,10 +10,11 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from imagenet_convert.format.filenames import SPLITS
 from imagenet_convert.inputs.archives import ArchiveError
 from imagenet_convert.inputs.layouts import LAYOUTS
+from imagenet_convert.inputs.layouts.official import ARCHIVES
 from imagenet_convert.inputs.layouts.tree import Tree, list_folder
-from imagenet_convert.plan import ARCHIVES, SPLITS
 from imagenet_convert.verify.metadata import VerifyError, require_folder
 from imagenet_convert.verify.reading import CHUNK, open_file, progress_bar
 from imagenet_convert.verify.report import Problems

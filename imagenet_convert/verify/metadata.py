@@ -12,7 +12,7 @@ from typing import Any
 
 from imagenet_convert.errors import UsageError
 from imagenet_convert.format import filenames
-from imagenet_convert.plan import SPLITS
+from imagenet_convert.format.filenames import SPLITS
 from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.folder import shard_files
 
