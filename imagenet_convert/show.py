@@ -30,6 +30,7 @@ from imagenet_convert.format.index import parse_index
 from imagenet_convert.format.records import BOX_KEYS, parse_example, read_records
 from imagenet_convert.run.beam_args import parse_with_beam_options
 from imagenet_convert.storage.output import OutputDir
+from imagenet_convert.storage.paths import is_local
 from imagenet_convert.verify.command import folder_parser
 from imagenet_convert.verify.metadata import load_info
 
@@ -176,7 +177,7 @@ def _class_names(out: OutputDir) -> list[str] | None:
 
 def check_destination(output: str, sheet: str) -> None:
     """Never into the converted folder: a ``train-sheet.png`` there would be read as a shard."""
-    if "://" in output:
+    if not is_local(output):
         return
     folder, target = os.path.realpath(output), os.path.realpath(os.path.dirname(os.path.abspath(sheet)))
     if os.path.commonpath([folder, target]) == folder:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from imagenet_convert.format import filenames
-from imagenet_convert.run.checks import is_local
 from imagenet_convert.storage.output import OutputDir, absolute
+from imagenet_convert.storage.paths import is_local
 
 
 def _drain(pipe: int, path: str) -> None:

@@ -14,14 +14,11 @@ from imagenet_convert.errors import UsageError, shown
 from imagenet_convert.format import filenames
 from imagenet_convert.run import faults
 from imagenet_convert.storage.output import OutputDir
+from imagenet_convert.storage.paths import is_local
 
 
 class OutputError(Exception):
     """The output folder cannot take this run: another run holds it, or its disk lacks the space."""
-
-
-def is_local(path: str) -> bool:
-    return "://" not in path
 
 
 @contextlib.contextmanager

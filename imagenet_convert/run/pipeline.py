@@ -13,11 +13,12 @@ from imagenet_convert.plan.model import Shard, bytes_to_write
 from imagenet_convert.run import faults
 from imagenet_convert.run.beam_args import DASK_RUNNER
 from imagenet_convert.run.beam_logs import beam_logs_to, temporary_files_in
-from imagenet_convert.run.checks import OutputError, free_bytes, is_local
+from imagenet_convert.run.checks import OutputError, free_bytes
 from imagenet_convert.run.markers import done_markers
 from imagenet_convert.run.progress import ERROR_GRACE, ProgressMonitor
 from imagenet_convert.run.stages import ConversionError, WriteShards
 from imagenet_convert.storage.output import OutputDir
+from imagenet_convert.storage.paths import is_local
 
 
 def beam_options(args: argparse.Namespace, beam_args: list[str]) -> PipelineOptions:

@@ -19,13 +19,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert.format import filenames
 from imagenet_convert.storage.direct_file import DirectFile
+from imagenet_convert.storage.paths import is_local
 
 
 class OutputDir:
     """Paths and atomic writes under one output folder."""
 
     def __init__(self, root: str):
-        self.root = root.rstrip("/") if "://" in root else root.rstrip("/") or "/"
+        self.root = root.rstrip("/") if not is_local(root) else root.rstrip("/") or "/"
 
     def path(self, *parts: str) -> str:
         """A path under the folder; ``parts`` may be ``filenames``'s slash-separated names."""
@@ -47,7 +48,7 @@ class OutputDir:
 
     def publish(self, temporary: str, final: str) -> None:
         """Move a completely written file to its final name (replacing an older one atomically)."""
-        if "://" not in final:  # object stores have no folders to create
+        if is_local(final):  # object stores have no folders to create
             os.makedirs(os.path.dirname(final) or ".", exist_ok=True)
         FileSystems.rename([temporary], [final])
 
@@ -76,7 +77,7 @@ class OutputDir:
 
     @staticmethod
     def _create(path: str, direct: bool) -> BinaryIO | DirectFile:
-        if direct and "://" not in path:
+        if direct and is_local(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             return DirectFile(path)
         return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
@@ -101,7 +102,7 @@ class OutputDir:
 
 def absolute(path: str) -> str:
     """A local path made absolute (for processes with another working folder); URLs unchanged."""
-    return path if "://" in path else os.path.abspath(path)
+    return os.path.abspath(path) if is_local(path) else path
 
 
 def json_bytes(value: Any, compact: bool = False) -> bytes:

@@ -14,6 +14,7 @@ from imagenet_convert.errors import UsageError
 from imagenet_convert.format import filenames
 from imagenet_convert.format.filenames import SPLITS
 from imagenet_convert.storage.output import OutputDir
+from imagenet_convert.storage.paths import is_local
 from imagenet_convert.verify.folder import shard_files
 
 
@@ -23,7 +24,7 @@ class VerifyError(UsageError):
 
 def require_folder(path: str) -> None:
     """A local folder that is not there gets its own message (object stores have no folders)."""
-    if "://" not in path and not os.path.isdir(path):
+    if is_local(path) and not os.path.isdir(path):
         raise VerifyError(f"{path}: no such folder")
 
 

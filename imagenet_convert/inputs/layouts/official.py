@@ -24,6 +24,7 @@ from imagenet_convert.inputs.layouts.catalogue import (
 )
 from imagenet_convert.inputs.layouts.locators import Locator
 from imagenet_convert.inputs.layouts.table import ImageTable, TableBuilder, image_table
+from imagenet_convert.storage.paths import is_local
 
 ARCHIVES = {
     "train": "ILSVRC2012_img_train.tar",
@@ -140,7 +141,7 @@ class Official(Layout):
         archive = ARCHIVES["train"]
         path = FileSystems.join(self.tree.root, archive)
         per_class = archives.index_train(
-            path, archive, on_class, threads=1 if "://" not in path else INDEX_THREADS
+            path, archive, on_class, threads=1 if is_local(path) else INDEX_THREADS
         )
         return gather(
             archive,

@@ -22,6 +22,7 @@ from imagenet_convert.errors import shown
 from imagenet_convert.inputs.archives import MAX_FILE_BYTES, ArchiveError, open_input, too_large
 from imagenet_convert.inputs.layouts.locators import ZIP_LOCAL_HEADER, Locator, read_file
 from imagenet_convert.inputs.ordered import in_order
+from imagenet_convert.storage.paths import is_local
 
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"})
 """Files (and folders) that file managers leave behind; ``._*`` (AppleDouble) files are junk too."""
@@ -86,7 +87,7 @@ class Tree:
         size = self.files[path]
         if size > MAX_FILE_BYTES:
             raise ArchiveError(f"{shown(path)}: {too_large(size)}")
-        if "://" in self.root or self.zip_name:
+        if not is_local(self.root) or self.zip_name:
             return read_file(self.root, self.locator(path), shown(path), path)
         # Half a million XML files: os.read costs a third of the builtin open, a tenth of Beam's
         # per-file machinery. O_NONBLOCK: a file replaced by a FIFO since the listing must not hang.
@@ -329,7 +330,7 @@ def special_file(path: str) -> str | None:
     """What a local ``path`` is when it exists but is neither a regular file nor a folder (opening a
     FIFO would wait forever); None otherwise."""
     try:
-        mode = os.stat(path).st_mode if "://" not in path else stat.S_IFREG
+        mode = os.stat(path).st_mode if is_local(path) else stat.S_IFREG
     except OSError:
         return None
     return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else not_regular(mode)
@@ -346,8 +347,8 @@ def file_size(path: str) -> int | None:
 
 def list_folder(root: str, exclude: str | None = None) -> Tree:
     """Everything under a local folder or an object-store prefix, but the folder ``exclude``."""
-    tree = Tree(root.rstrip("/") if "://" in root else root)
-    if "://" in root:
+    tree = Tree(root if is_local(root) else root.rstrip("/"))
+    if not is_local(root):
         _list_remote(tree, exclude)
     else:
         _walk_local(tree, exclude)
