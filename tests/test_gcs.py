@@ -35,7 +35,9 @@ def test_no_credential_look_up_against_an_emulator(monkeypatch: pytest.MonkeyPat
     from apache_beam.options.pipeline_options import PipelineOptions
     from google.auth.credentials import AnonymousCredentials
 
-    import imagenet_convert.storage.gcs  # noqa: F401 (installs the emulator check)
+    from imagenet_convert.storage import gcs
+
+    gcs.anonymous_with_emulator()
 
     looked_up: list[object] = []
     monkeypatch.setattr("google.auth.default", lambda *args, **kwargs: looked_up.append(args))

@@ -119,7 +119,9 @@ def test_beam_s3_calls_share_one_boto3_client_per_settings() -> None:
     from apache_beam.io.aws.s3io import S3IO
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    import imagenet_convert.storage.s3  # noqa: F401 (installs the sharing)
+    from imagenet_convert.storage import s3
+
+    s3.share_boto3_clients()
 
     def options(endpoint: str) -> PipelineOptions:
         return PipelineOptions([f"--s3_endpoint_url={endpoint}", "--s3_region_name=us-east-1"])

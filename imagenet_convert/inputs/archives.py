@@ -22,7 +22,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from imagenet_convert.inputs.ordered import in_order
-from imagenet_convert.storage import gcs, s3  # also fix Beam's GCS and S3 clients(see each module)
+from imagenet_convert.storage import gcs, s3
 
 WNID = re.compile(r"n\d{8}")
 BLOCK = 512
@@ -44,6 +44,10 @@ def too_large(size: int | None = None) -> str:
 
 class ArchiveError(Exception):
     """A problem with an input archive; the message names the archive, member and what to do."""
+
+
+class LayoutError(ArchiveError):
+    """The input cannot be read as the layout it was detected (or forced) as."""
 
 
 class Member(NamedTuple):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+
+from imagenet_convert.storage import filesystems
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 DASK_EXTRA = "pip install -c constraints.txt 'imagenet-convert[dask]'"
@@ -42,7 +43,7 @@ def parse_with_beam_options(
             f"unrecognized argument(s) {names}: neither this command's nor Apache Beam's "
             "(Beam's options use underscores)"
         )
-    FileSystems.set_options(options)
+    filesystems.configure(options)
     return args, beam_args
 
 

@@ -19,7 +19,6 @@ import time
 from collections import Counter
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert.errors import shown
@@ -31,6 +30,7 @@ from imagenet_convert.inputs.layouts import locators
 from imagenet_convert.plan.model import PlannedImage, Shard, class_table
 from imagenet_convert.plan.store import load_manifest, load_shard
 from imagenet_convert.run.markers import ShardMarker, write_marker
+from imagenet_convert.storage import filesystems
 from imagenet_convert.storage.direct_file import DirectFile
 from imagenet_convert.storage.output import OutputDir, absolute
 
@@ -130,7 +130,7 @@ class WriteShardFn(beam.DoFn):
 
     def setup(self) -> None:
         # Workers share nothing with the launcher: configure s3://, gs:// access here too.
-        FileSystems.set_options(PipelineOptions(self._filesystem_flags))
+        filesystems.configure(PipelineOptions(self._filesystem_flags))
         self._out = OutputDir(self._output_dir)
         manifest = load_manifest(self._out)
         assert manifest is not None, "the plan is saved before the pipeline starts"

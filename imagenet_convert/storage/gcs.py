@@ -24,8 +24,8 @@ from imagenet_convert.storage import ranged
 EMULATOR = "STORAGE_EMULATOR_HOST"
 
 
-def _anonymous_with_emulator() -> None:
-    """Make Beam's GCS clients anonymous while an emulator is configured."""
+def anonymous_with_emulator() -> None:
+    """Make Beam's GCS clients anonymous while an emulator is configured (``filesystems.configure``)."""
     try:
         from apache_beam.io.gcp import gcsio
     except ImportError:  # no gcp extra: leave Beam's own error message alone
@@ -37,9 +37,6 @@ def _anonymous_with_emulator() -> None:
 
     create_storage_client.beam_factory = original  # type: ignore[attr-defined]
     gcsio.create_storage_client = create_storage_client
-
-
-_anonymous_with_emulator()
 
 
 def open_ranged(path: str, options: PipelineOptions | None) -> BinaryIO:

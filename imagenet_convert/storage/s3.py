@@ -39,10 +39,17 @@ def settings(options: PipelineOptions | dict[str, Any] | None) -> tuple[tuple[st
     return tuple((name, (options or {}).get(name)) for name in SETTINGS)
 
 
+def _beam_client() -> Any:
+    """Beam's own S3 client wrapper class, whether or not :func:`share_boto3_clients` replaced it."""
+    from apache_beam.io.aws.clients.s3 import boto3_client
+
+    return getattr(boto3_client.Client, "beam_client", boto3_client.Client)
+
+
 @functools.cache
 def _template(key: tuple[tuple[str, Any], ...]) -> Any:
     """A never-used Beam client wrapper per settings: its boto3 client is shared by all later wrappers."""
-    return _BEAM_CLIENT(options=dict(key))
+    return _beam_client()(options=dict(key))
 
 
 def client(options: PipelineOptions | dict[str, Any] | None) -> Any:
@@ -50,13 +57,13 @@ def client(options: PipelineOptions | dict[str, Any] | None) -> Any:
     return _template(settings(options)).client
 
 
-def _share_boto3_clients() -> Any:
-    """Make Beam's S3 client wrapper reuse :func:`client`; returns Beam's original class."""
+def share_boto3_clients() -> None:
+    """Make Beam's S3 client wrapper reuse :func:`client` (called by ``storage.filesystems``)."""
     from apache_beam.io.aws.clients.s3 import boto3_client
 
-    original = getattr(boto3_client.Client, "beam_client", boto3_client.Client)
+    original = _beam_client()
     if boto3_client.boto3 is None:  # no aws extra: leave Beam's own error message alone
-        return original
+        return
 
     class SharedClient(original):  # type: ignore[misc, valid-type]
         beam_client = original
@@ -65,10 +72,6 @@ def _share_boto3_clients() -> Any:
             self.__dict__.update(_template(settings(options)).__dict__)
 
     boto3_client.Client = SharedClient
-    return original
-
-
-_BEAM_CLIENT = _share_boto3_clients()
 
 
 def open_ranged(path: str, options: PipelineOptions | None) -> BinaryIO:

@@ -13,12 +13,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert.format import filenames
 from imagenet_convert.format.index import FRAMING, Span, first_difference, parse_index
 from imagenet_convert.format.records import TFRecordError, read_records
+from imagenet_convert.storage import filesystems
 from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.reading import CHUNK, open_file, progress_bar
 from imagenet_convert.verify.record_checks import Rules, check_record
@@ -170,4 +170,4 @@ def run_scans(
 
 
 def _init_worker(beam_args: list[str]) -> None:
-    FileSystems.set_options(PipelineOptions(beam_args))
+    filesystems.configure(PipelineOptions(beam_args))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 
 from imagenet_convert.errors import UsageError, shown
-from imagenet_convert.inputs.layouts.catalogue import Catalogue, Layout, LayoutError
+from imagenet_convert.inputs.archives import LayoutError
+from imagenet_convert.inputs.layouts.catalogue import Catalogue, Layout
 from imagenet_convert.inputs.layouts.extracted import Extracted
 from imagenet_convert.inputs.layouts.kaggle import KaggleTree, KaggleZip
 from imagenet_convert.inputs.layouts.official import Official

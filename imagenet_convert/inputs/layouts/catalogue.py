@@ -10,17 +10,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from re import Pattern
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from imagenet_convert.errors import shown
-from imagenet_convert.inputs.archives import MAX_FILE_BYTES, ArchiveError, too_large
+from imagenet_convert.inputs.archives import MAX_FILE_BYTES, LayoutError, too_large
 from imagenet_convert.inputs.classes import imagenet1k_classes
 from imagenet_convert.inputs.devkit import Synset
 from imagenet_convert.inputs.layouts.locators import Locator
+from imagenet_convert.inputs.layouts.table import ImageTable
 from imagenet_convert.inputs.layouts.tree import Tree
-
-if TYPE_CHECKING:  # table.py raises LayoutError, defined here
-    from imagenet_convert.inputs.layouts.table import ImageTable
 
 WNID = re.compile(r"n\d{8}")
 TRAIN_IMAGE = re.compile(r"(n\d{8})_\d+\.(JPEG|jpeg|jpg|JPG|png|PNG)")
@@ -30,10 +28,6 @@ VALIDATION_XML = re.compile(r"ILSVRC2012_val_\d{8}\.xml")
 
 XmlFiles = Callable[[], Iterator[tuple[str, str, bytes]]]
 """Yields (where, file name, XML bytes): where names the archive member or file for messages."""
-
-
-class LayoutError(ArchiveError):
-    """The input cannot be read as the layout it was detected (or forced) as."""
 
 
 @dataclass

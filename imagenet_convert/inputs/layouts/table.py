@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imagenet_convert.errors import shown
-from imagenet_convert.inputs.layouts.catalogue import LayoutError
+from imagenet_convert.inputs.archives import LayoutError
 from imagenet_convert.inputs.layouts.locators import Locator
 
 COLUMNS = (bytes, np.uint16, np.uint32, np.int64, np.int64, bool)

@@ -7,8 +7,9 @@ must agree: a mislabelled copy would otherwise train and evaluate on wrong label
 
 from __future__ import annotations
 
+from imagenet_convert.inputs.archives import LayoutError
 from imagenet_convert.inputs.devkit import Devkit
-from imagenet_convert.inputs.layouts.catalogue import VALIDATION_IMAGE, VALIDATION_XML, Catalogue, LayoutError
+from imagenet_convert.inputs.layouts.catalogue import VALIDATION_IMAGE, VALIDATION_XML, Catalogue
 from imagenet_convert.inputs.layouts.extracted import Extracted, has_images, validation_folder
 from imagenet_convert.inputs.layouts.official import SLIM_VALIDATION_LABELS, Images
 from imagenet_convert.inputs.layouts.tree import Tree
