@@ -72,7 +72,7 @@ def test_labels_and_labels_txt() -> None:
     assert labels_txt(devkit.classes) == "0:background\n1:ant, emmet\n2:crane\n3:bell\n"
 
 
-# The facts file: validation images 1-5 have IDs 490, 361, 171, 822, 297, i.e. these WNIDs
+# docs/ilsvrc2012.md, 2. The devkit: validation images 1-5 have IDs 490, 361, 171, 822, 297, i.e. these WNIDs
 # (Slim's imagenet_2012_validation_synset_labels.txt); ID 490 = n01751748 = sorted index 65.
 FIRST_IDS = (490, 361, 171, 822, 297)
 FIRST_WNIDS = ("n01751748", "n09193705", "n02105855", "n04263257", "n03125729")
@@ -80,7 +80,7 @@ FIRST_WNIDS = ("n01751748", "n09193705", "n02105855", "n04263257", "n03125729")
 
 @pytest.fixture(scope="module")
 def real_classes() -> list[Synset]:
-    """The 1000 real classes with IDs from a seeded permutation that agrees with the facts file."""
+    """The 1000 real classes with IDs from a seeded permutation that agrees with docs/ilsvrc2012.md."""
     classes = imagenet1k_classes()
     wnids = [wnid for wnid, _ in classes]
     rest = [i for i in np.random.default_rng(7).permutation(1000) + 1 if i not in FIRST_IDS]

@@ -1,6 +1,6 @@
 """The generated miniature read back independently (tarfile, scipy, lxml, PIL): layout, quirks, determinism.
 
-Nothing here reuses the generator's code to check it; the facts come from ILSVRC2012-FACTS.md.
+Nothing here reuses the generator's code to check it; the facts come from docs/ilsvrc2012.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One model of every family builds its training graph and runs one step.
 
-At the smallest sizes the nets accept (facts file, section 7): VGG, AlexNet and OverFeat have
+At the smallest sizes the nets accept (docs/ilsvrc2012.md, 7. Dependencies): VGG, AlexNet and OverFeat have
 fully-connected layers as VALID convolutions (224, 231 px), Inception v1 a 7x7 VALID pool, Inception
 v3, v4 and Inception-ResNet v2 their auxiliary heads (128, 107 px), LeNet and CifarNet dense layers
 sized for 28 and 32 px; the others shrink their kernels or pool globally. The other depths and widths of

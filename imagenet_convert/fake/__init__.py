@@ -1,8 +1,9 @@
 """A faithful miniature ILSVRC2012 download: the five archives, quirks included, and ``expected.json``.
 
 The project cannot ship ImageNet, so tests, demo and benchmarks run on these miniatures. They copy
-the real archives' names, layouts and quirks (ILSVRC2012-FACTS sections 1-4), use real WNIDs and
-words, and are byte-identical for the same options.
+the real archives' names, layouts and quirks (docs/ilsvrc2012.md, sections 1-4: the downloads, the
+devkit, the box XML, the image quirks), use real WNIDs and words, and are byte-identical for the same
+options.
 """
 
 from __future__ import annotations

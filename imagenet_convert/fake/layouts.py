@@ -1,4 +1,4 @@
-"""The same miniature in every layout users hold ILSVRC2012 in (ILSVRC2012-FACTS section 8).
+"""The same miniature in every layout users hold ILSVRC2012 in (docs/ilsvrc2012.md, 8. Other layouts).
 
 The five official archives are generated first; every other layout is rewritten from them, so
 the images are the very same bytes whatever the layout. Each layout gets its own files and

@@ -1,6 +1,7 @@
-"""The two fixes tf-slim 1.1.0 needs on TensorFlow 2.21 for its batch-norm nets (facts file, section 7).
+"""The two fixes tf-slim 1.1.0 needs on TensorFlow 2.21 for its batch-norm nets.
 
-Kept in one place so that dropping them when tf-slim catches up is a one-module change.
+Kept in one place so that dropping them when tf-slim catches up is a one-module change. Why they are
+needed: docs/ilsvrc2012.md, section 7 (Dependencies).
 """
 
 from __future__ import annotations

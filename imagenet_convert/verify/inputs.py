@@ -26,7 +26,7 @@ OFFICIAL: dict[str, tuple[int | None, str | None]] = {
     ARCHIVES["train_boxes"]: (None, None),
     ARCHIVES["validation_boxes"]: (None, None),
 }
-"""(size, md5) of the real downloads (ILSVRC2012-FACTS.md, section 1); None where none is published."""
+"""(size, md5) of the real downloads (docs/ilsvrc2012.md, 1. The downloads); None where none is published."""
 
 
 def _md5(paths: dict[str, tuple[str, int]]) -> dict[str, str]:
