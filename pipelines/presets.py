@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
 from imagenet_convert.run.convert import main as convert_main
 from imagenet_convert.run.options import parse_args
 
@@ -54,8 +52,7 @@ def worker_package_problem(options: dict[str, Any]) -> str | None:
 def run_with_preset(preset: str, argv: list[str] | None = None) -> int:
     """Run the conversion with a preset's options, then the caller's (the later option wins)."""
     argv = PRESETS[preset] + (sys.argv[1:] if argv is None else argv)
-    _, beam_args = parse_args(argv)
-    problem = worker_package_problem(PipelineOptions(beam_args).get_all_options())
+    problem = worker_package_problem(parse_args(argv).runner.options.get_all_options())
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

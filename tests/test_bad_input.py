@@ -21,12 +21,12 @@ from PIL import Image
 from imagenet_convert.format import filenames
 from imagenet_convert.format.records import read_records
 from imagenet_convert.inputs.archives import ArchiveError
-from imagenet_convert.inputs.layouts import open_layout
-from imagenet_convert.plan.build import build_plan, find_inputs
+from imagenet_convert.plan.build import build_plan
 from imagenet_convert.plan.model import Plan, PlanError, class_table
-from imagenet_convert.plan.store import load_manifest, load_shard
-from imagenet_convert.run.options import parse_args, plan_options
+from imagenet_convert.plan.store import load_saved, load_shard
+from imagenet_convert.run.options import parse_args
 from imagenet_convert.run.stages import ConversionError, write_shard
+from imagenet_convert.run.survey import survey
 from imagenet_convert.storage.output import OutputDir
 from tests import damage
 from tests.cli import convert, run_cli
@@ -38,10 +38,9 @@ REFUSED = (ArchiveError, PlanError, ConversionError)
 def plan_here(folder: Path, *extra: str) -> tuple[Plan, bool]:
     """What ``run`` plans for these options, in this process; and whether it skips bad images."""
     shards = ["--train-shards", "4", "--validation-shards", "2"]
-    args, _ = parse_args(["--input", str(folder), "--output", "unused", *shards, *extra])
-    layout = open_layout(args.input, args.layout, args.skip_bad_images, args.validation_labels)
-    options = plan_options(args)
-    return build_plan(layout, options, find_inputs(layout, options)), args.skip_bad_images
+    config = parse_args(["--input", str(folder), "--output", "unused", *shards, *extra])
+    found = survey(config)
+    return build_plan(found.layout, config.plan, found.inputs), config.plan.skip_bad_images
 
 
 def convert_here(folder: Path, out: Path, *extra: str) -> None:
@@ -199,11 +198,11 @@ def _check_nothing_half_written(out: Path) -> None:
 
 
 def _check_complete_unmarked(out: OutputDir, shard: Path) -> None:
-    manifest = load_manifest(out)
-    assert manifest is not None, f"{shard} is published but the run has no plan"
-    span = next(entry["plan"] for entry in manifest["shards"] if entry["name"] == shard.name)
+    saved = load_saved(out)
+    assert saved is not None, f"{shard} is published but the run has no plan"
+    span = next(entry.plan_span for entry in saved.plan().shards if entry.name == shard.name)
     with shard.open("rb") as stream:
-        assert sum(1 for _ in read_records(stream)) == len(load_shard(out, tuple(span)).images), shard
+        assert sum(1 for _ in read_records(stream)) == len(load_shard(out, span).images), shard
 
 
 def _damaged(case: str, source: Path, tmp_path: Path) -> tuple[Path, list[str], list[str]]:

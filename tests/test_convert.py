@@ -6,7 +6,6 @@ tests/test_killed_runs.py check the same through the real command line, once eac
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -14,33 +13,29 @@ import pytest
 
 from imagenet_convert.errors import UsageError
 from imagenet_convert.format import filenames
-from imagenet_convert.inputs.layouts import Layout, open_layout
-from imagenet_convert.plan.build import find_inputs
 from imagenet_convert.plan.model import Plan, class_table
-from imagenet_convert.plan.store import manifest
+from imagenet_convert.plan.store import SavedPlan, manifest
 from imagenet_convert.run import faults, pipeline, resume
 from imagenet_convert.run.checks import OutputError, check_free_space, output_lock, prepare_output
+from imagenet_convert.run.config import RunConfig
 from imagenet_convert.run.markers import done_shards
-from imagenet_convert.run.options import parse_args, plan_options
+from imagenet_convert.run.options import parse_args
 from imagenet_convert.run.planning import discard_previous, load_or_build_plan
 from imagenet_convert.run.report import RunReport
 from imagenet_convert.run.stages import write_shard
+from imagenet_convert.run.survey import survey
 from imagenet_convert.storage.output import OutputDir
 
 
-def arguments(folder: Path, out: Path, *extra: str) -> argparse.Namespace:
+def arguments(folder: Path, out: Path, *extra: str) -> RunConfig:
     shards = ["--train-shards", "4", "--validation-shards", "2"]
-    args, _ = parse_args(["--input", str(folder), "--output", str(out), *shards, *extra])
-    return args
+    return parse_args(["--input", str(folder), "--output", str(out), *shards, *extra])
 
 
-def planned(args: argparse.Namespace, out: Path) -> tuple[Plan | None, RunReport]:
-    """``load_or_build_plan`` as ``run`` calls it: the layout, its inputs and their times first."""
-    layout: Layout = open_layout(args.input)
-    inputs = find_inputs(layout, plan_options(args))
-    mtimes = resume.input_mtimes(layout.tree, inputs, None)
+def planned(config: RunConfig, out: Path) -> tuple[Plan | None, RunReport]:
+    """``load_or_build_plan`` as ``run`` calls it, after the survey of the input."""
     report = RunReport()
-    return load_or_build_plan(args, layout, inputs, mtimes, OutputDir(str(out)), report), report
+    return load_or_build_plan(config, survey(config), OutputDir(str(out)), report), report
 
 
 def test_a_saved_plan_is_resumed_and_other_options_are_refused(small_imagenet: Path, tmp_path: Path) -> None:
@@ -90,7 +85,7 @@ def test_overwrite_discards_only_what_the_tool_wrote(small_imagenet: Path, tmp_p
     _write_all(small_imagenet, plan, out)
     (out / "notes.txt").write_text("the user's own file")
     (out / filenames.LABELS).write_text("0:background\n")
-    discard_previous(OutputDir(str(out)), manifest(plan))
+    discard_previous(OutputDir(str(out)), SavedPlan.of(manifest(plan)))
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert left == ["notes.txt"]
 

@@ -17,7 +17,6 @@ import pytest
 
 from imagenet_convert.run.beam_args import DASK_RUNNER
 from imagenet_convert.run.options import parse_args
-from imagenet_convert.run.pipeline import beam_options
 from tests.cli import convert, output_files
 
 pytest.importorskip("distributed", reason="needs the dask extra: pip install -c constraints.txt '.[dask]'")
@@ -38,10 +37,10 @@ def _report(folder: Path) -> dict:
 @pytest.mark.parametrize("name", ["DaskRunner", "dask", DASK_RUNNER])
 def test_the_dask_runner_and_its_options_are_accepted(name: str) -> None:
     argv = ["--input", "/in", "--output", "/out", "--runner", name, "--dask_client_address", "tcp://h:8786"]
-    options = beam_options(*parse_args(argv)).get_all_options()
+    options = parse_args(argv).runner.options.get_all_options()
     assert options["runner"] == DASK_RUNNER and options["address"] == "tcp://h:8786"
     assert options["partition_size"] == 1, "each shard is a task of its own"
-    options = beam_options(*parse_args([*argv, "--dask_npartitions", "3"])).get_all_options()
+    options = parse_args([*argv, "--dask_npartitions", "3"]).runner.options.get_all_options()
     assert options["npartitions"] == 3 and options["partition_size"] is None, "the user's choice wins"
 
 

@@ -21,10 +21,9 @@ from imagenet_convert.plan.build import build_plan, find_inputs, fingerprint
 from imagenet_convert.plan.model import Plan, PlanOptions
 from imagenet_convert.plan.store import (
     FORMAT_VERSION,
-    load_manifest,
+    load_saved,
     load_shard,
     manifest,
-    plan_from_manifest,
     save_plan,
 )
 from imagenet_convert.storage.output import OutputDir, json_bytes
@@ -92,10 +91,10 @@ def test_another_seed_moves_images_between_shards(plan: Plan, mini_imagenet: Pat
 def test_a_saved_plan_loads_back_as_it_was(plan: Plan, tmp_path: Path) -> None:
     out = OutputDir(str(tmp_path))
     save_plan(out, plan)
-    saved = load_manifest(out)
-    assert saved is not None and saved["format_version"] == FORMAT_VERSION
-    assert saved == json.loads(json_bytes(manifest(plan)))
-    loaded = plan_from_manifest(saved)
+    saved = load_saved(out)
+    assert saved is not None and saved.format_version == FORMAT_VERSION
+    assert saved.manifest == json.loads(json_bytes(manifest(plan)))
+    loaded = saved.plan()
     assert loaded.shards == [shard.summary() for shard in plan.shards]  # no shard file read
     for shard, summary in zip(plan.shards, loaded.shards, strict=True):  # rows of columns, then a list
         assert summary.plan_span is not None
@@ -110,4 +109,4 @@ def test_a_saved_plan_loads_back_as_it_was(plan: Plan, tmp_path: Path) -> None:
 
 
 def test_no_saved_plan_is_none(tmp_path: Path) -> None:
-    assert load_manifest(OutputDir(str(tmp_path))) is None
+    assert load_saved(OutputDir(str(tmp_path))) is None

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert.run.options import parse_args
 from pipelines.presets import PRESETS, worker_package_problem
@@ -50,12 +49,12 @@ def test_every_command_in_the_doc_is_accepted(entry: str, argv: list[str]) -> No
     if entry.startswith("pipelines."):
         argv = PRESETS[entry.removeprefix("pipelines.")] + argv
     try:
-        args, beam_args = parse_args(argv)
+        config = parse_args(argv)
     except SystemExit:
         pytest.fail(f"the CLI rejects: python -m {entry} {shlex.join(argv)}")
-    shared = [path for path in (args.input, args.output) if "://" in path or path.startswith("/")]
+    shared = [path for path in (config.input, config.output) if "://" in path or path.startswith("/")]
     assert len(shared) == 2, "a cluster run needs shared storage: a bucket, or a file system all nodes mount"
-    assert worker_package_problem(PipelineOptions(beam_args).get_all_options()) is None
+    assert worker_package_problem(config.runner.options.get_all_options()) is None
 
 
 def test_the_worker_image_runs_the_launchers_beam_and_the_pinned_install() -> None:

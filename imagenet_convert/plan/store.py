@@ -5,7 +5,7 @@ that exists, and a rerun resumes without indexing again."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from imagenet_convert.format import filenames
@@ -61,9 +61,50 @@ def save_plan(out: OutputDir, plan: Plan) -> None:
     out.write_json(out.path(filenames.PLAN_MANIFEST), manifest(plan))
 
 
-def load_manifest(out: OutputDir) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class SavedPlan:
+    """``plan.json`` as an earlier run left it, typed for the decisions a rerun makes on it
+    (``run/planning.py``). Read leniently: an older format is still read far enough to be refused."""
+
+    format_version: int | None
+    fingerprint: str
+    options: dict[str, Any]
+    """As saved, so a refusal can name an option that differs."""
+    inputs: dict[str, Any]
+    input_mtimes: dict[str, float]
+    shard_names: tuple[str, ...]
+    finished: bool
+    manifest: dict[str, Any]
+    """The whole file: what :meth:`plan` is made from."""
+
+    @classmethod
+    def of(cls, manifest: dict[str, Any]) -> SavedPlan:
+        return cls(
+            manifest.get("format_version"),
+            manifest.get("fingerprint", ""),
+            manifest.get("options", {}),
+            manifest.get("inputs", {}),
+            manifest.get("input_mtimes", {}),
+            tuple(entry["name"] for entry in manifest.get("shards", [])),
+            bool(manifest.get("finished")),
+            manifest,
+        )
+
+    def plan(self) -> Plan:
+        return plan_from_manifest(self.manifest)
+
+    def refingerprinted(self, fingerprint: str, options: PlanOptions) -> SavedPlan:
+        """The same plan under new options that do not change what it writes (see ``resume.py``)."""
+        return SavedPlan.of({**self.manifest, "fingerprint": fingerprint, "options": asdict(options)})
+
+
+def load_saved(out: OutputDir) -> SavedPlan | None:
     path = out.path(filenames.PLAN_MANIFEST)
-    return out.read_json(path) if out.exists(path) else None
+    return SavedPlan.of(out.read_json(path)) if out.exists(path) else None
+
+
+def write_saved(out: OutputDir, saved: SavedPlan) -> None:
+    out.write_json(out.path(filenames.PLAN_MANIFEST), saved.manifest)
 
 
 def load_shard(out: OutputDir, span: tuple[int, int]) -> Shard:

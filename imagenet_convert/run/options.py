@@ -1,4 +1,4 @@
-"""The ``run`` command's options: its help text, their parsing and checks, and the plan options they give."""
+"""The ``run`` command's options: its help text, their parsing and checks, and the configuration they give."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from imagenet_convert.inputs.layouts import LAYOUTS
 from imagenet_convert.plan.model import PlanOptions
 from imagenet_convert.run import resume
 from imagenet_convert.run.beam_args import parse_with_beam_options
+from imagenet_convert.run.config import ResumePolicy, RunConfig, Runner
 
 DESCRIPTION = """\
 Convert the ILSVRC2012 downloads, as downloaded, into sharded TFRecords in exactly TF-Slim's
@@ -94,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+def parse_args(argv: list[str]) -> RunConfig:
     """Our options (hyphens) and Beam's (underscores); anything else is an error."""
     p = parser()
     args, beam_args = parse_with_beam_options(p, argv)
@@ -107,10 +108,17 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     for split in args.splits:
         if getattr(args, f"{split}_shards") < 1:
             p.error(f"--{split}-shards must be at least 1")
-    return args, beam_args
+    return RunConfig(
+        input=args.input,
+        output=args.output,
+        layout=args.layout,
+        plan=_plan_options(args),
+        resume=ResumePolicy(args.overwrite, args.accept_changed_inputs, args.dry_run),
+        runner=Runner.of(args.workers, beam_args),
+    )
 
 
-def plan_options(args: argparse.Namespace) -> PlanOptions:
+def _plan_options(args: argparse.Namespace) -> PlanOptions:
     """The options that shape the plan (and so its fingerprint)."""
     return PlanOptions(
         splits=args.splits,

@@ -1,54 +1,21 @@
-"""Running the shard-writing pipeline: Beam's options (a local multi-process runner unless told
-otherwise), the pipeline itself, and the one line that says why it failed."""
+"""Running the shard-writing pipeline on the configured runner, with a progress bar, and the one
+line that says why it failed."""
 
 from __future__ import annotations
 
-import argparse
-
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from imagenet_convert.format import filenames
 from imagenet_convert.plan.model import Shard, bytes_to_write
 from imagenet_convert.run import faults
-from imagenet_convert.run.beam_args import DASK_RUNNER
 from imagenet_convert.run.beam_logs import beam_logs_to, temporary_files_in
 from imagenet_convert.run.checks import OutputError, free_bytes
+from imagenet_convert.run.config import Runner
 from imagenet_convert.run.markers import done_markers
 from imagenet_convert.run.progress import ERROR_GRACE, ProgressMonitor
 from imagenet_convert.run.stages import ConversionError, WriteShards
 from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.storage.paths import is_local
-
-
-def beam_options(args: argparse.Namespace, beam_args: list[str]) -> PipelineOptions:
-    """A local multi-process runner unless the user chose a runner (never Prism's download).
-
-    On Dask every shard is a task of its own unless the user says otherwise: Beam's Dask runner
-    would put 128 shards in each task, leaving all but a few workers idle.
-    """
-    if not any(arg.startswith("--runner") for arg in beam_args):
-        beam_args = [
-            "--runner=FnApiRunner", "--direct_running_mode=multi_processing",
-            f"--direct_num_workers={args.workers}", *beam_args,
-        ]  # fmt: skip
-    elif PipelineOptions(beam_args).get_all_options()["runner"] == DASK_RUNNER and not any(
-        arg.startswith(("--dask_npartitions", "--dask_partition_size")) for arg in beam_args
-    ):
-        beam_args = ["--dask_partition_size=1", *beam_args]
-    return PipelineOptions(["--default_sdk_harness_log_level=WARNING", *beam_args])
-
-
-def runner_name(args: argparse.Namespace, beam_args: list[str]) -> str:
-    """How run_report.json and the summary name the runner (and its workers or Dask cluster)."""
-    options = beam_options(args, beam_args).get_all_options()
-    runner = str(options["runner"])
-    if runner == "FnApiRunner":
-        return f"{runner}, {args.workers} workers"
-    if runner == DASK_RUNNER:
-        where = options.get("address") or options.get("scheduler_file") or "a local Dask cluster"
-        return f"DaskRunner, {where}"
-    return runner
 
 
 def _worker_died(pid: int | None, beam_said: str = "") -> faults.WorkerDied:
@@ -79,20 +46,20 @@ def _pipeline_failure(
 
 
 def run_pipeline(
-    args: argparse.Namespace, beam_args: list[str], out: OutputDir, pending: list[Shard], input_root: str
+    runner: Runner, skip_bad_images: bool, out: OutputDir, pending: list[Shard], input_root: str
 ) -> None:
     """Write the pending shards on Beam, with a progress bar; raise one clear error when it fails."""
     names = [shard.name for shard in pending]
     with beam_logs_to(out) as stream, temporary_files_in(out):
-        local = runner_name(args, beam_args).startswith("FnApiRunner")
-        monitor = ProgressMonitor(out, pending, stream, local)
+        monitor = ProgressMonitor(out, pending, stream, runner.is_local)
         monitor.start()
         try:
-            with beam.Pipeline(options=beam_options(args, beam_args)) as pipeline:
+            with beam.Pipeline(options=runner.options) as pipeline:
                 _ = (
                     pipeline
                     | "ShardNames" >> beam.Create(names)
-                    | "WriteShards" >> WriteShards(out.root, input_root, args.skip_bad_images, beam_args)
+                    | "WriteShards"
+                    >> WriteShards(out.root, input_root, skip_bad_images, list(runner.beam_args))
                 )
         except faults.StopWaiting:
             if not monitor.stopped_after_error:

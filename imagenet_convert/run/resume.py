@@ -21,8 +21,8 @@ from imagenet_convert.format import filenames
 from imagenet_convert.inputs.layouts.catalogue import FOLDERS
 from imagenet_convert.inputs.layouts.tree import Tree
 from imagenet_convert.plan.build import fingerprint
-from imagenet_convert.plan.model import PlanOptions
-from imagenet_convert.plan.store import FORMAT_VERSION
+from imagenet_convert.plan.model import Plan, PlanOptions
+from imagenet_convert.plan.store import FORMAT_VERSION, SavedPlan, manifest, write_saved
 from imagenet_convert.storage.output import OutputDir
 
 ACCEPT_CHANGED = "--accept-changed-inputs"
@@ -63,9 +63,9 @@ OLDER_FORMATS = {
 """What each older plan format did differently, for the refusal's message."""
 
 
-def check_format(out: OutputDir, manifest: dict[str, Any]) -> None:
+def check_format(out: OutputDir, saved: SavedPlan) -> None:
     """Never resume from a plan this version cannot read, nor mix two orders of records in one folder."""
-    version = manifest.get("format_version")
+    version = saved.format_version
     if version != FORMAT_VERSION:
         why = OLDER_FORMATS.get(version, "a format this version does not know")
         raise ResumeError(
@@ -74,36 +74,35 @@ def check_format(out: OutputDir, manifest: dict[str, Any]) -> None:
         )
 
 
-def skipping_added(manifest: dict[str, Any], inputs: dict[str, Any], options: PlanOptions) -> bool:
+def skipping_added(saved: SavedPlan, inputs: dict[str, Any], options: PlanOptions) -> bool:
     """Whether an unfinished run differs from this one only by --skip-bad-images, given now after a bad
     image stopped it: its plan is the one this run would make (planning found no bad file, or it
     would have stopped), and its finished shards are the ones this run would write (they held no bad
     image), so it goes on, skipping bad images from here."""
-    if manifest.get("finished") or not options.skip_bad_images:
+    if saved.finished or not options.skip_bad_images:
         return False
-    return manifest["fingerprint"] == fingerprint(inputs, replace(options, skip_bad_images=False))
+    return saved.fingerprint == fingerprint(inputs, replace(options, skip_bad_images=False))
 
 
-def _differences(manifest: dict[str, Any], inputs: dict[str, int], options: PlanOptions) -> list[str]:
-    before = manifest["inputs"]
+def _differences(saved: SavedPlan, inputs: dict[str, int], options: PlanOptions) -> list[str]:
+    before = saved.inputs
     found = [
         f"{name}: {before.get(name, 'absent')} -> {inputs.get(name, 'absent')} bytes"
         for name in sorted(set(before) | set(inputs))
         if before.get(name) != inputs.get(name)
     ]
-    saved = manifest["options"]
     for key, value in asdict(options).items():
         value = list(value) if isinstance(value, tuple) else value
-        if saved.get(key) != value:
-            found.append(f"--{key.replace('_', '-')} {saved.get(key)} -> {value}")
+        if saved.options.get(key) != value:
+            found.append(f"--{key.replace('_', '-')} {saved.options.get(key)} -> {value}")
     return found
 
 
 def refuse_other_run(
-    out: OutputDir, manifest: dict[str, Any], inputs: dict[str, int], options: PlanOptions
+    out: OutputDir, saved: SavedPlan, inputs: dict[str, int], options: PlanOptions
 ) -> NoReturn:
     """The folder holds a conversion of other inputs or options: say which differ."""
-    differences = _differences(manifest, inputs, options) or ["the plan's fingerprint"]
+    differences = _differences(saved, inputs, options) or ["the plan's fingerprint"]
     raise ResumeError(
         f"{out.root} holds a conversion with other inputs or options ({'; '.join(differences[:3])}); "
         "rerun with the same inputs and options to resume it, pass --overwrite to start over, or choose "
@@ -115,9 +114,9 @@ def _when(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
 
-def changed_input(manifest: dict[str, Any], mtimes: dict[str, float]) -> tuple[str, float, float] | None:
+def changed_input(saved: SavedPlan, mtimes: dict[str, float]) -> tuple[str, float, float] | None:
     """(name, planned, now) of the first input modified since it was planned, if any."""
-    for name, planned in sorted(manifest.get("input_mtimes", {}).items()):
+    for name, planned in sorted(saved.input_mtimes.items()):
         now = mtimes.get(name)
         if now is not None and now != planned:
             return name, planned, now
@@ -140,14 +139,14 @@ def refuse_changed(
     )
 
 
-def missing_shards(out: OutputDir, manifest: dict[str, Any]) -> list[str]:
+def missing_shards(out: OutputDir, saved: SavedPlan) -> list[str]:
     """Shards a finished run listed that are no longer there."""
-    return [entry["name"] for entry in manifest["shards"] if not out.exists(out.path(entry["name"]))]
+    return [name for name in saved.shard_names if not out.exists(out.path(name))]
 
 
-def finish(out: OutputDir, manifest: dict[str, Any]) -> None:
+def finish(out: OutputDir, plan: Plan) -> None:
     """After a successful run: drop per-shard state, temporaries, the log and the lock; keep the record."""
-    out.write_json(out.path(filenames.PLAN_MANIFEST), {**manifest, "finished": True})
+    write_saved(out, SavedPlan.of({**manifest(plan), "finished": True}))
     for folder in filenames.WORK_FOLDERS:
         out.delete(list(out.sizes(out.path(folder, "*"))))
         out.delete([out.path(folder)])  # a local folder itself (object stores have none)

@@ -25,10 +25,10 @@ from imagenet_convert.errors import shown
 from imagenet_convert.format import filenames
 from imagenet_convert.format.index import index_bytes
 from imagenet_convert.format.records import SlimRecord, frame_chunks
-from imagenet_convert.inputs import archives, devkit, images
+from imagenet_convert.inputs import archives, images
 from imagenet_convert.inputs.layouts import locators
 from imagenet_convert.plan.model import PlannedImage, Shard, class_table
-from imagenet_convert.plan.store import load_manifest, load_shard
+from imagenet_convert.plan.store import load_saved, load_shard
 from imagenet_convert.run.markers import ShardMarker, write_marker
 from imagenet_convert.storage import filesystems
 from imagenet_convert.storage.direct_file import DirectFile
@@ -132,10 +132,11 @@ class WriteShardFn(beam.DoFn):
         # Workers share nothing with the launcher: configure s3://, gs:// access here too.
         filesystems.configure(PipelineOptions(self._filesystem_flags))
         self._out = OutputDir(self._output_dir)
-        manifest = load_manifest(self._out)
-        assert manifest is not None, "the plan is saved before the pipeline starts"
-        self._classes = class_table(devkit.Synset(**c) for c in manifest["classes"])
-        self._spans = {entry["name"]: tuple(entry["plan"]) for entry in manifest["shards"]}
+        saved = load_saved(self._out)
+        assert saved is not None, "the plan is saved before the pipeline starts"
+        plan = saved.plan()
+        self._classes = class_table(plan.classes)
+        self._spans = {shard.name: shard.plan_span for shard in plan.shards}
 
     def process(self, shard_name: str):
         shard = load_shard(self._out, self._spans[shard_name])
