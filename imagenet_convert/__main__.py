@@ -1,7 +1,8 @@
 """Command line: ``python -m imagenet_convert COMMAND [options]``.
 
 Each command lives in its own module and is imported only when used, so ``run --help`` never
-pays for TensorFlow and ``train`` never pays for Beam.
+pays for TensorFlow and ``train`` never pays for Beam. A command raises what went wrong; its error
+family (``errors.py``) becomes one line and the exit status here, for every command alike.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+
+from imagenet_convert.errors import Failed, UsageError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("imagenet_convert.run.convert", "convert ILSVRC2012 archives to TF-Slim TFRecords (Apache Beam)"),
@@ -53,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     root.setLevel(logging.ERROR)  # Beam warns at import about optional GCP clients we do not use
     module = importlib.import_module(COMMANDS[command][0])
     root.setLevel(logging.WARNING)
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except (UsageError, Failed) as error:  # UsageError first: a few errors are both (NoInputError)
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_status
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""The exit statuses every command shares, and the error that asks for another command line.
+"""The error families every command shares, each with its exit status, mapped once in ``__main__``.
 
-0: done (for ``verify``, nothing wrong found). 1: the command line is fine, but what it names refused
-or failed the run: damaged or incomplete input, an output folder that holds another conversion, is
-locked by another run or lacks the space, a full disk, a killed worker; for ``verify``, problems found.
-2: a usage error, raised as :class:`UsageError` (argparse's own errors exit 2 too): the command line
-cannot work as written. docs/design.md ("Exit statuses") has the whole convention.
+0: done (for ``verify``, nothing wrong found). 1 (:class:`Failed`): the command line is fine, but
+what it names refused or failed the run: damaged or incomplete input, an output folder that holds
+another conversion, is locked by another run or lacks the space, a full disk, a killed worker,
+memory run out; for ``verify``, problems found (its report, not an error). 2 (:class:`UsageError`,
+and argparse's own errors): the command line cannot work as written. docs/design.md ("Exit
+statuses") has the whole convention.
 """
 
 from __future__ import annotations
@@ -16,9 +17,20 @@ class UsageError(Exception):
     """The command line cannot work as written: options that cannot work together (or with this
     TensorFlow or runner), or a path that names nothing of the kind its option takes. One line, exit 2."""
 
+    exit_status = 2
 
-class DatasetError(Exception):
-    """The trainer's command line is fine but its dataset folder is incomplete (shards missing): exit 1."""
+
+class Failed(Exception):
+    """The command line is fine, but what it names refused or failed the run. One line, exit 1.
+
+    Each module's own errors derive from it (``ArchiveError``, ``PlanError``, ``ResumeError``...),
+    so a command raises what went wrong and ``__main__`` alone turns it into a line and a status."""
+
+    exit_status = 1
+
+
+class DatasetError(Failed):
+    """The trainer's command line is fine but its dataset folder is incomplete (shards missing)."""
 
 
 def shown(path: str) -> str:

@@ -14,7 +14,6 @@ import argparse
 import io
 import math
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -225,12 +224,8 @@ def main(argv: list[str]) -> int:
     if args.count < 1:
         p.error("--count must be at least 1")
     sheet_path = args.sheet or f"{args.split}-sheet.png"
-    try:
-        check_destination(args.output, sheet_path)
-        sheet = show(args.output, args.split, args.count, sheet_path, args.wnid)
-    except UsageError as exc:  # VerifyError included: nothing to show
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    check_destination(args.output, sheet_path)
+    sheet = show(args.output, args.split, args.count, sheet_path, args.wnid)
     columns, rows = grid(sheet.records)
     print(f"{sheet_path}: {sheet.records} {args.split} records ({columns}x{rows}), {len(sheet.boxes)} boxes")
     return 0

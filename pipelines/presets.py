@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from imagenet_convert.run.convert import main as convert_main
+from imagenet_convert.__main__ import main as cli
 from imagenet_convert.run.options import parse_args
 
 PORTABLE = ["--runner=PortableRunner", "--job_endpoint=localhost:8099", "--environment_type=DOCKER"]
@@ -56,4 +56,4 @@ def run_with_preset(preset: str, argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    return convert_main(argv)
+    return cli(["run", *argv])

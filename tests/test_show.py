@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from imagenet_convert import show
+from imagenet_convert.__main__ import main as cli
 
 pytestmark = pytest.mark.slow  # reads the session's conversion
 
@@ -41,7 +42,7 @@ def test_one_class(converted: Path, mini_expected, tmp_path: Path) -> None:
     want = sum(e["synset"] == wnid for e in mini_expected["images"]["validation"].values())
     sheet = show.show(str(converted), "validation", 36, str(tmp_path / "one.png"), wnid)
     assert sheet.records == want
-    assert show.main([str(converted), "--class", "n00000000", "--output", str(tmp_path / "x.png")]) == 2
+    assert cli(["show", str(converted), "--class", "n00000000", "--output", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists()
 
 
@@ -49,9 +50,9 @@ def test_default_sheet_is_written_here_but_never_inside_the_output(
     converted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert show.main([str(converted), "--split", "validation", "--count", "4"]) == 0
+    assert cli(["show", str(converted), "--split", "validation", "--count", "4"]) == 0
     assert Image.open(tmp_path / "validation-sheet.png").size == (2 * show.CELL[0], 2 * show.CELL[1])
     monkeypatch.chdir(converted)
-    assert show.main(["."]) == 2
+    assert cli(["show", "."]) == 2
     assert "Slim's <split>-* patterns would read it" in capsys.readouterr().err
     assert not (converted / "train-sheet.png").exists()

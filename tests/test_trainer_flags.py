@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
+from imagenet_convert.__main__ import main as cli
 from imagenet_convert.format import filenames
-from imagenet_convert.trainer import evaluate, flags, train
+from imagenet_convert.trainer import flags
 from tests.cli import run_cli
 
 # The seed document's "Script Arguments" (Slim's train_image_classifier.py), log_every_n_steps changed to 5.
@@ -114,7 +115,7 @@ def test_booleans_take_absl_spellings(argv: list[str], expected: bool) -> None:
 def test_unsupported_flags_stop_with_a_clear_message(
     flag: str, says: str, tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert train.main(["--dataset_dir", str(tmp_path), flag]) == 2
+    assert cli(["train", "--dataset_dir", str(tmp_path), flag]) == 2
     error = capsys.readouterr().err
     assert flag.split("=")[0] in error and says in error
 
@@ -125,9 +126,9 @@ def test_default_values_of_unsupported_flags_are_accepted() -> None:
 
 
 def test_evaluate_and_train_need_a_dataset(capsys: pytest.CaptureFixture[str]) -> None:
-    assert evaluate.main([]) == 2
+    assert cli(["evaluate"]) == 2
     assert "--dataset_dir" in capsys.readouterr().err
-    assert train.main([]) == 2
+    assert cli(["train"]) == 2
     assert "--dataset_dir" in capsys.readouterr().err
 
 
@@ -145,7 +146,7 @@ def test_missing_shards_fail_the_run_with_exit_1(
     converted, tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / filenames.INFO).write_bytes((converted / filenames.INFO).read_bytes())
-    assert evaluate.main(["--dataset_dir", str(tmp_path)]) == 1
+    assert cli(["evaluate", "--dataset_dir", str(tmp_path)]) == 1
     error = capsys.readouterr().err
     assert "are missing" in error and "rerun the conversion" in error
 

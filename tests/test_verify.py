@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from imagenet_convert.__main__ import main as cli
 from imagenet_convert.format import filenames
 from imagenet_convert.format.index import index_bytes
 from imagenet_convert.format.records import Example, SlimRecord, frame
@@ -29,7 +30,6 @@ from imagenet_convert.run.finish import write_metadata
 from imagenet_convert.run.markers import ShardMarker, write_marker
 from imagenet_convert.run.report import RunReport
 from imagenet_convert.storage.output import OutputDir
-from imagenet_convert.verify.command import main
 from tests.cli import run_cli
 
 CLASSES = [
@@ -125,7 +125,7 @@ def edit_info(folder: Path, change: Callable[[dict], None]) -> None:
 
 
 def verify(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
-    code = main([str(arg) for arg in args])
+    code = cli(["verify", *map(str, args)])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
@@ -403,7 +403,7 @@ def test_nothing_to_verify_is_one_line_and_exit_2(
     good: Path, capsys: pytest.CaptureFixture[str], prepare: Callable[[Path], None], message: str
 ) -> None:
     prepare(good)
-    code = main([str(good)])
+    code = cli(["verify", str(good)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
@@ -412,9 +412,9 @@ def test_nothing_to_verify_is_one_line_and_exit_2(
 def test_check_archives_without_archives_is_exit_2(good: Path, tmp_path: Path, capsys) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main([str(good), "--check-archives", str(empty)]) == 2
+    assert cli(["verify", str(good), "--check-archives", str(empty)]) == 2
     assert "holds none of ILSVRC2012_img_train.tar" in capsys.readouterr().err
-    assert main([str(good), "--check-archives", str(tmp_path / "nowhere")]) == 2
+    assert cli(["verify", str(good), "--check-archives", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such folder" in capsys.readouterr().err
 
 

@@ -21,6 +21,7 @@ from typing import BinaryIO, NamedTuple
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from imagenet_convert.errors import Failed
 from imagenet_convert.inputs.ordered import in_order
 from imagenet_convert.storage import gcs, s3
 
@@ -42,7 +43,7 @@ def too_large(size: int | None = None) -> str:
     )
 
 
-class ArchiveError(Exception):
+class ArchiveError(Failed):
     """A problem with an input archive; the message names the archive, member and what to do."""
 
 

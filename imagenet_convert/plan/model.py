@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from imagenet_convert.errors import Failed
 from imagenet_convert.format.filenames import SPLITS
 from imagenet_convert.inputs import boxes, devkit
 from imagenet_convert.inputs.layouts.locators import Locator
@@ -19,7 +20,7 @@ RECORD_OVERHEAD = 600
 """Bytes a record adds to its image (features, framing): for space estimates only."""
 
 
-class PlanError(Exception):
+class PlanError(Failed):
     """The inputs, read without fault, cannot be planned as asked (classes missing or unknown, a
     malformed box file with --strict): the catalogue's content, not an archive's damage."""
 

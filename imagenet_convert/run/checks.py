@@ -10,14 +10,14 @@ import os
 import shutil
 from collections.abc import Iterator
 
-from imagenet_convert.errors import UsageError, shown
+from imagenet_convert.errors import Failed, UsageError, shown
 from imagenet_convert.format import filenames
 from imagenet_convert.run import faults
 from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.storage.paths import is_local
 
 
-class OutputError(Exception):
+class OutputError(Failed):
     """The output folder cannot take this run: another run holds it, or its disk lacks the space."""
 
 

@@ -17,11 +17,9 @@ import sys
 import time
 from typing import NoReturn
 
-from imagenet_convert.errors import UsageError
 from imagenet_convert.format import filenames
-from imagenet_convert.inputs.archives import ArchiveError
 from imagenet_convert.plan.build import gc_paused, give_back_memory
-from imagenet_convert.plan.model import Plan, PlanError, Shard, bytes_to_write
+from imagenet_convert.plan.model import Plan, Shard, bytes_to_write
 from imagenet_convert.run import faults, processes, resume
 from imagenet_convert.run.checks import (
     OutputError,
@@ -38,7 +36,6 @@ from imagenet_convert.run.options import parse_args
 from imagenet_convert.run.pipeline import run_pipeline
 from imagenet_convert.run.planning import load_or_build_plan
 from imagenet_convert.run.report import RunReport
-from imagenet_convert.run.stages import ConversionError
 from imagenet_convert.run.summary import print_plan, print_summary
 from imagenet_convert.run.survey import survey
 from imagenet_convert.storage.output import OutputDir
@@ -117,25 +114,18 @@ def _stop(line: str, status: int) -> NoReturn:
 
 
 def main(argv: list[str]) -> int:
+    """Errors propagate to ``__main__`` (one line and the family's exit status), except those that
+    must end the process at once: a watcher's verdict or a signal, with Beam's threads still waiting."""
     config = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
     faults.install_handlers()
     try:
         return convert(config)
-    except UsageError as exc:  # ShardingError included
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (ArchiveError, PlanError, ConversionError, OutputError, resume.ResumeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except OSError as exc:
         if not faults.is_disk_full(exc):
             raise
-        print(
-            f"error: {faults.disk_full_message(config.output, None, free_bytes(OutputDir(config.output)))}",
-            file=sys.stderr,
-        )
-        return 1
+        free = free_bytes(OutputDir(config.output))
+        raise OutputError(faults.disk_full_message(config.output, None, free)) from None
     except faults.EndedByWatcher as exc:  # a vanished worker, or a failed shard Beam left unanswered
         _stop(f"error: {exc}", 1)
     except faults.Interrupted as exc:

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from apache_beam.io.filesystems import FileSystems
 
-from imagenet_convert.errors import shown
+from imagenet_convert.errors import Failed, shown
 from imagenet_convert.format import filenames
 from imagenet_convert.inputs.layouts.catalogue import FOLDERS
 from imagenet_convert.inputs.layouts.tree import Tree
@@ -28,7 +28,7 @@ from imagenet_convert.storage.output import OutputDir
 ACCEPT_CHANGED = "--accept-changed-inputs"
 
 
-class ResumeError(Exception):
+class ResumeError(Failed):
     """A saved run that cannot be continued as asked; the message names what differs and the ways out."""
 
 

@@ -21,7 +21,7 @@ from collections import Counter
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from imagenet_convert.errors import shown
+from imagenet_convert.errors import Failed, shown
 from imagenet_convert.format import filenames
 from imagenet_convert.format.index import index_bytes
 from imagenet_convert.format.records import SlimRecord, frame_chunks
@@ -35,7 +35,7 @@ from imagenet_convert.storage.direct_file import DirectFile
 from imagenet_convert.storage.output import OutputDir, absolute
 
 
-class ConversionError(Exception):
+class ConversionError(Failed):
     """An input image the run cannot convert; the message names archive, member and remedy."""
 
 

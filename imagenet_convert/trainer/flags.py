@@ -8,10 +8,9 @@ Importing it does not load TensorFlow, so ``--verbose`` is read before TensorFlo
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
-from imagenet_convert.errors import DatasetError, UsageError
+from imagenet_convert.errors import Failed, UsageError
 from imagenet_convert.trainer import memory, nets_factory
 
 _QUANTIZE = "quantization-aware training used tf.contrib.quantize, which TensorFlow 2 no longer has"
@@ -260,23 +259,15 @@ def _describe(args: argparse.Namespace) -> str:
 
 
 def run_command(command: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> int:
-    """Run a command after refusing what cannot work; exit 2 for a usage error, 1 for missing shards
-    or memory run out."""
+    """Run a command after refusing what cannot work (a UsageError); memory run out is a Failed."""
     import tensorflow as tf  # here: parsing the command line must not load it (quiet.py)
 
+    reason = refusal(args)
+    if reason:
+        raise UsageError(reason)
     try:
-        reason = refusal(args)
-        if reason:
-            raise UsageError(reason)
         with memory.guard(_describe(args)):
             command(args)
     except tf.errors.ResourceExhaustedError as error:  # a device's allocator (GPU) says so itself
-        print(memory.message(_describe(args), error.message.splitlines()[0]), file=sys.stderr)
-        return 1
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except DatasetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise Failed(memory.message(_describe(args), error.message.splitlines()[0])) from None
     return 0

@@ -53,7 +53,7 @@ def reserve_bytes() -> int:
 def message(what: str, detail: str) -> str:
     """One line: what ran out, why, and what to do."""
     return (
-        f"error: out of memory in {what}: {detail}; use a smaller --batch_size (or image size), or a "
+        f"out of memory in {what}: {detail}; use a smaller --batch_size (or image size), or a "
         "machine with more memory"
     )
 
@@ -78,7 +78,11 @@ def guard(what: str, reserve: int | None = None) -> Iterator[None]:
         while not stop.wait(POLL_SECONDS):
             left = available_bytes()
             if left < reserve:
-                print(message(what, _exhausted(process.memory_info().rss, left)), file=sys.stderr, flush=True)
+                print(
+                    f"error: {message(what, _exhausted(process.memory_info().rss, left))}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 os._exit(1)  # TensorFlow's threads would keep allocating during a normal exit
 
     watcher = threading.Thread(target=watch, name="memory-guard", daemon=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from imagenet_convert.format.filenames import SPLITS
 from imagenet_convert.run.beam_args import parse_with_beam_options
@@ -25,7 +24,7 @@ from imagenet_convert.verify.folder import (
     shard_files,
 )
 from imagenet_convert.verify.inputs import check_archives, find_archives
-from imagenet_convert.verify.metadata import VerifyError, load_info
+from imagenet_convert.verify.metadata import load_info
 from imagenet_convert.verify.record_checks import Rules
 from imagenet_convert.verify.report import Problems, Report
 from imagenet_convert.verify.shards import run_scans
@@ -124,12 +123,6 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv: list[str]) -> int:
     args, beam_args = parse_args(argv)
-    try:
-        report = verify(
-            args.output, args.decode, args.workers, args.check_archives, args.max_problems, beam_args
-        )
-    except VerifyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = verify(args.output, args.decode, args.workers, args.check_archives, args.max_problems, beam_args)
     print(report.text())
     return 0 if report.ok else 1
