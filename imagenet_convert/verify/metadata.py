@@ -13,6 +13,7 @@ from typing import Any
 from imagenet_convert.errors import UsageError
 from imagenet_convert.format import filenames
 from imagenet_convert.format.filenames import SPLITS
+from imagenet_convert.format.info import missing_keys
 from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.storage.paths import is_local
 from imagenet_convert.verify.folder import shard_files
@@ -30,14 +31,7 @@ def require_folder(path: str) -> None:
 
 def _require(info: Any, source: str) -> None:
     """Fail early, with the missing key's name, on metadata this tool cannot have written."""
-    top = ("num_classes", "num_leaf_classes", "splits")
-    per_split = ("num_examples", "shards", "class_counts")
-    per_shard = ("name", "num_records", "sha256")
-    missing = [key for key in top if key not in info] if isinstance(info, dict) else ["everything"]
-    for split, entry in (info.get("splits") or {}).items() if not missing else ():
-        missing += [f"splits.{split}.{key}" for key in per_split if key not in entry]
-        for index, shard in enumerate(entry.get("shards", [])):
-            missing += [f"splits.{split}.shards[{index}].{key}" for key in per_shard if key not in shard]
+    missing = missing_keys(info)
     if missing:
         raise VerifyError(
             f"{source}: not written by 'imagenet_convert run' (missing {', '.join(missing[:3])})"
