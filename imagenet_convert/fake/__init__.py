@@ -25,7 +25,7 @@ from imagenet_convert.fake.layouts import relayout, top_level_sizes
 from imagenet_convert.fake.options import FakeOptions
 from imagenet_convert.fake.plan import SPLITS, TRAIN, VALIDATION, Plan, PlannedImage
 from imagenet_convert.fake.tars import add_dir, add_file, tar_bytes, write_tar, write_tar_gz
-from imagenet_convert.inputs.boxes import Box
+from imagenet_convert.format.records import Box
 from imagenet_convert.inputs.layouts.official import ARCHIVES as OFFICIAL
 from imagenet_convert.inputs.layouts.official import SLIM_VALIDATION_LABELS
 

@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from imagenet_convert.format.records import Box
 from imagenet_convert.inputs import boxes
 
 RawBox = tuple[int, int, int, int]
@@ -111,9 +112,7 @@ def to_xml(annotation: VocAnnotation) -> bytes:
     return text.encode()
 
 
-def expected_boxes(
-    annotation: VocAnnotation, image_wnid: str, challenge_wnids: Collection[str]
-) -> list[boxes.Box]:
+def expected_boxes(annotation: VocAnnotation, image_wnid: str, challenge_wnids: Collection[str]) -> list[Box]:
     """The boxes Slim keeps for this annotation (facts section 3)."""
     first_name = annotation.objects[0][0] if annotation.objects else ""
     parsed = boxes.Annotation(

@@ -18,7 +18,8 @@ from typing import BinaryIO
 import google_crc32c
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from imagenet_convert.inputs.boxes import Box
+Box = tuple[float, float, float, float]
+"""A box as records hold it: (xmin, ymin, xmax, ymax), each in [0, 1]."""
 
 _F = descriptor_pb2.FieldDescriptorProto
 

@@ -20,10 +20,8 @@ from typing import Any
 
 from lxml import etree
 
+from imagenet_convert.format.records import Box
 from imagenet_convert.inputs.ordered import in_order
-
-Box = tuple[float, float, float, float]
-"""(xmin, ymin, xmax, ymax), each in [0, 1]."""
 
 
 class BoxXMLError(ValueError):

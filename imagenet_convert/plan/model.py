@@ -12,7 +12,8 @@ import numpy as np
 
 from imagenet_convert.errors import Failed
 from imagenet_convert.format.filenames import SPLITS
-from imagenet_convert.inputs import boxes, devkit
+from imagenet_convert.format.records import Box
+from imagenet_convert.inputs import devkit
 from imagenet_convert.inputs.layouts.locators import Locator
 from imagenet_convert.inputs.layouts.table import ImageTable
 
@@ -49,7 +50,7 @@ class PlannedImage(NamedTuple):
     filename: str
     locator: Locator
     label: int
-    boxes: tuple[boxes.Box, ...] = ()
+    boxes: tuple[Box, ...] = ()
 
 
 @dataclass(frozen=True)
