@@ -30,7 +30,7 @@ import psutil
 from bench import report
 from bench.datasets import BenchSet, ensure
 from bench.measure import Measurement, run_measured
-from bench.steps import BenchError, Workspace
+from bench.steps import BenchError, Workspace, remove
 from imagenet_convert.fake import FakeOptions
 from imagenet_convert.trainer import memory, nets_factory
 
@@ -147,6 +147,7 @@ def measure(ws: Workspace, dataset: Path, case: Case) -> dict[str, Any]:
     else:
         lines = ws.log(case.name).read_text(errors="replace").strip().splitlines()
         row["last_line"] = lines[-1] if lines else ""
+    remove(train_dir)  # a VGG-416 checkpoint is 13 GB: the disk would fill before the table does
     return row
 
 
@@ -250,8 +251,10 @@ def first_run(ws: Workspace, dataset: Path, name: str, spec: dict[str, list[int]
         row[step] = done.returncode
         if done.returncode:
             row["error"] = (done.stderr.strip().splitlines() or [""])[-1]
+            remove(folder)
             return row
     saved = dict(tf.train.list_variables(str(train_dir)))
+    remove(folder)  # 33 checkpoints and SavedModels would take over 60 GB
     wanted = {
         key: shape for key, shape in spec.items() if not key.endswith("/global_step")
     }  # NASNet's stray one
