@@ -232,7 +232,9 @@ def first_run(ws: Workspace, dataset: Path, name: str, spec: dict[str, list[int]
     import tensorflow as tf
 
     folder = ws.scratch(f"{name} first run")
-    train_dir, model = folder / "train", ["--model_name", name, "--dataset_dir", str(dataset)]
+    offset = "1" if name.startswith(NO_BACKGROUND) else "0"
+    train_dir = folder / "train"
+    model = ["--model_name", name, "--dataset_dir", str(dataset), "--labels_offset", offset]
     commands = {
         "train": train_command(dataset, train_dir, Case(name, 1, 1)),
         "evaluate": [

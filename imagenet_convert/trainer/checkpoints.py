@@ -19,6 +19,19 @@ def resolve(path: str) -> str:
     return path
 
 
+def require_shapes(checkpoint: str, variables: list[tf.Variable]) -> None:
+    """A variable shaped unlike the checkpoint's fails naming it and the likely cause, before
+    TensorFlow's assignment error would (a traceback, from deep inside ``Saver.restore``)."""
+    shapes = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+    for v in variables:
+        saved = shapes.get(v.op.name)
+        if saved is not None and v.shape.as_list() != saved:
+            raise UsageError(
+                f"{v.op.name} is {v.shape.as_list()} in the model but {saved} in {checkpoint}; was the "
+                "checkpoint trained with another --labels_offset, --num_classes or --model_name?"
+            )
+
+
 def warm_start_saver(
     checkpoint: str, model_variables: list[tf.Variable], exclude_scopes: list[str], ignore_missing: bool
 ) -> tf.compat.v1.train.Saver:

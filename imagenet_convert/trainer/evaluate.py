@@ -103,6 +103,7 @@ def evaluate(args: argparse.Namespace) -> Evaluation:
         global_step = tf.compat.v1.train.get_or_create_global_step()
         batch = _batch(args, split)
         saver = restorer(args.moving_average_decay, global_step)
+        checkpoints.require_shapes(checkpoint, slim.get_model_variables())
         with tf.compat.v1.Session(args.master) as session:
             saver.restore(session, checkpoint)
             step = int(session.run(global_step))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import tensorflow as tf
+import tf_slim as slim
 
 from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import checkpoints, data, flags, nets_factory, preprocessing
@@ -95,6 +96,7 @@ def export(args: argparse.Namespace) -> str:
     with tf.Graph().as_default():
         signatures = _signatures(args, texts)
         saver = restorer(args.moving_average_decay, None)
+        checkpoints.require_shapes(checkpoint, slim.get_model_variables())
         with tf.compat.v1.Session() as session:
             saver.restore(session, checkpoint)
             builder = tf.compat.v1.saved_model.Builder(args.output_dir)

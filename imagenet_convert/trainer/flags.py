@@ -269,5 +269,8 @@ def run_command(command: Callable[[argparse.Namespace], object], args: argparse.
         with memory.guard(_describe(args)):
             command(args)
     except tf.errors.ResourceExhaustedError as error:  # a device's allocator (GPU) says so itself
-        raise Failed(memory.message(_describe(args), error.message.splitlines()[0])) from None
+        detail = error.message.splitlines()[0]
+        if "No space left on device" in detail:  # TensorFlow reports a full disk as exhausted too
+            raise Failed(f"the disk is full: {detail}; free some space or choose another folder") from None
+        raise Failed(memory.message(_describe(args), detail)) from None
     return 0
