@@ -232,11 +232,10 @@ def first_run(ws: Workspace, dataset: Path, name: str, spec: dict[str, list[int]
     import tensorflow as tf
 
     folder = ws.scratch(f"{name} first run")
-    offset = "1" if name.startswith(NO_BACKGROUND) else "0"
-    train_dir = folder / "train"
-    model = ["--model_name", name, "--dataset_dir", str(dataset), "--labels_offset", offset]
+    train_dir, model = folder / "train", ["--model_name", name, "--dataset_dir", str(dataset)]
     commands = {
-        "train": train_command(dataset, train_dir, Case(name, 1, 1)),
+        # every model at labels_offset 0, the 11 classes of the specification (VGG's and ResNet-v1's too)
+        "train": train_command(dataset, train_dir, Case(name, 1, 1, extra=("--labels_offset", "0"))),
         "evaluate": [
             sys.executable, "-m", "imagenet_convert", "evaluate", *model, "--checkpoint_path", str(train_dir),
             "--eval_dir", str(folder / "eval"), "--max_num_batches", "1", "--batch_size", "8",
