@@ -18,9 +18,9 @@ from urllib.parse import unquote
 import pytest
 
 from imagenet_convert.fake import ARCHIVES
-from tests.buckets import BUCKET, WORK, Bucket, archive_bytes
-from tests.cli import output_files, run_cli
-from tests.services import Traffic, counting_proxy, gcs_emulator
+from tests.support.buckets import BUCKET, WORK, Bucket, archive_bytes
+from tests.support.cli import output_files, run_cli
+from tests.support.services import Traffic, counting_proxy, gcs_emulator
 
 storage = pytest.importorskip(
     "google.cloud.storage", reason="needs the gcp extra: pip install -c constraints.txt '.[gcp]'"

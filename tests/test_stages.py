@@ -25,8 +25,8 @@ from imagenet_convert.run.markers import ShardMarker, read_marker
 from imagenet_convert.run.report import RunReport
 from imagenet_convert.run.stages import ConversionError, write_shard
 from imagenet_convert.storage.output import OutputDir
-from tests import damage
-from tests.cli import output_files
+from tests.support import damage
+from tests.support.cli import output_files
 from tests.test_plan import plan_of
 
 
@@ -153,9 +153,7 @@ def test_a_bad_image_is_left_out_and_listed_with_skip_bad(empty_image: EmptyImag
 
 
 def test_an_extracted_image_is_named_by_its_path(mini_layout, tmp_path: Path) -> None:
-    from tests.conftest import link_tree
-
-    folder = link_tree(mini_layout("valprep"), tmp_path / "in")
+    folder = damage.link_tree(mini_layout("valprep"), tmp_path / "in")
     plan = plan_of(folder)
     shard = plan.split_shards("validation")[0]
     where = shard.images[0].locator.path

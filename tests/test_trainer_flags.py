@@ -9,7 +9,7 @@ import pytest
 
 from imagenet_convert.format import filenames
 from imagenet_convert.trainer import evaluate, flags, train
-from tests.cli import run_cli
+from tests.support.cli import run_cli
 
 # The seed document's "Script Arguments" (Slim's train_image_classifier.py), log_every_n_steps changed to 5.
 SEED_DEFAULTS = {

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from imagenet_convert.trainer import data, flags, nets_factory, train
-from tests.trainer_support import Shape, train_argv, write_dataset
+from tests.support.trainer import Shape, train_argv, write_dataset
 
 SPEC = Path(__file__).parent / "data" / "slim-nets-variables.json.gz"
 

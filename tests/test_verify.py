@@ -30,7 +30,7 @@ from imagenet_convert.run.markers import ShardMarker, write_marker
 from imagenet_convert.run.report import RunReport
 from imagenet_convert.storage.output import OutputDir
 from imagenet_convert.verify.command import main
-from tests.cli import run_cli
+from tests.support.cli import run_cli
 
 CLASSES = [
     Synset(12, "n01000001", "alpha, first class"),
