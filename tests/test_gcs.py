@@ -139,6 +139,7 @@ def test_verify_reads_a_conversion_on_gcs(store: Bucket, gcs_run: Traffic) -> No
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_a_folder_layout_on_gcs_reads_each_image_with_one_request(
     store: Bucket, mini_layout: Callable[[str], Path], converted: Path
 ) -> None:

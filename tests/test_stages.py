@@ -45,6 +45,7 @@ def plan(mini_imagenet: Path) -> Plan:
     return plan_of(mini_imagenet)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["train-00001-of-00004", "validation-00000-of-00002"])
 def test_a_shard_is_the_conversions_byte_for_byte(
     plan: Plan, mini_imagenet: Path, converted: Path, tmp_path: Path, name: str
@@ -87,6 +88,7 @@ def test_a_marker_reads_back_as_written_and_an_older_runs_still_loads(
     assert loaded.to_json() == older
 
 
+@pytest.mark.slow
 def test_written_here_every_visible_file_is_the_conversions(
     plan: Plan, mini_imagenet: Path, converted: Path, tmp_path: Path
 ) -> None:
@@ -98,6 +100,7 @@ def test_written_here_every_visible_file_is_the_conversions(
     assert output_files(tmp_path) == output_files(converted)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["extracted", "valprep", "kaggle-tree", "kaggle-zip"])
 def test_every_layout_writes_the_official_shards(
     mini_layout, converted: Path, tmp_path: Path, layout: str

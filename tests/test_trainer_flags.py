@@ -131,6 +131,7 @@ def test_evaluate_and_train_need_a_dataset(capsys: pytest.CaptureFixture[str]) -
     assert "--dataset_dir" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_cli_reaches_the_trainer_and_says_only_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # TensorFlow's start-up lines hidden by us
     result = run_cli(
@@ -141,6 +142,7 @@ def test_the_cli_reaches_the_trainer_and_says_only_what_is_wrong(monkeypatch: py
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 def test_missing_shards_fail_the_run_with_exit_1(
     converted, tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:

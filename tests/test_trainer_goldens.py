@@ -37,6 +37,7 @@ def test_every_family_has_a_golden() -> None:
     assert set(goldens()["logits"]) == set(GOLDEN_MODELS) and goldens()["num_classes"] == NUM_CLASSES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GOLDEN_MODELS)
 def test_logits_equal_slims(name: str) -> None:
     golden = np.array(goldens()["logits"][name], np.float32)

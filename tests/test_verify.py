@@ -156,6 +156,7 @@ def test_metadata_under_its_old_name_is_still_read(good: Path, capsys: pytest.Ca
     assert code == 0, text
 
 
+@pytest.mark.slow
 def test_real_cli_decodes_in_worker_processes(good: Path) -> None:
     result = run_cli("verify", good, "--decode", "--workers", "2", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
