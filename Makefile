@@ -14,7 +14,7 @@ WORKERS ?= $(shell nproc)
 SPLIT ?= train
 SHEET ?= $(SPLIT)-sheet.png
 
-.PHONY: help setup test test-dali lint demo demo-sheet fake convert verify show train train-cluster evaluate bench bench-scale bench-train clean
+.PHONY: help setup test test-fast test-dali lint demo demo-sheet fake convert verify show train train-cluster evaluate bench bench-scale bench-train clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ test: $(STAMP) ## Run the whole test suite
 	$(PY) -m ruff check imagenet_convert pipelines tests bench
 	$(PY) -m ruff format --check imagenet_convert pipelines tests bench
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## Only the in-process tests (under a minute): not those marked slow (CLI, Beam, TensorFlow graphs)
+	$(PY) -m pytest -q -m "not slow"
 
 test-dali: $(STAMP) ## Install the 'dali' extra (about 1 GB) and read every record with DALI, CPU only
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,aws,dali]'

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from imagenet_convert.fake import FakeOptions, generate
-from tests.buckets import BIG, archive_bytes
-from tests.cli import convert_once
+from tests.support.buckets import BIG, archive_bytes
+from tests.support.cli import convert_once
 
 MINI_OPTIONS = FakeOptions()
 """The default test miniature: 10 classes, 20-30 train and 5 validation images each, every quirk."""
@@ -60,7 +60,8 @@ def converted(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="session")
 def big_imagenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Over 64 MiB of archives (``tests.buckets.BIG``): what Beam's object-store readers would over-fetch."""
+    """Over 64 MiB of archives (``tests.support.buckets.BIG``): what Beam's object-store readers would
+    over-fetch."""
     folder = tmp_path_factory.mktemp("big_imagenet")
     generate(folder, BIG)
     assert archive_bytes(folder) > 64 << 20
@@ -99,15 +100,3 @@ def mini_layout(mini_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -
 def small_layout(small_imagenet: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """``small_layout(name)``: ``small_imagenet`` in that input layout, made once."""
     return _in_layouts(SMALL_OPTIONS, small_imagenet, tmp_path_factory, "small")
-
-
-def link_tree(source: Path, target: Path) -> Path:
-    """A folder of real subfolders whose files are symbolic links to ``source``'s: cheap to edit."""
-    for path in sorted(source.rglob("*")):
-        copy = target / path.relative_to(source)
-        if path.is_dir():
-            copy.mkdir(parents=True, exist_ok=True)
-        else:
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.symlink_to(path)
-    return target

@@ -26,7 +26,7 @@ from imagenet_convert.inputs.archives import (
     iter_small_members,
     read_member,
 )
-from tests.bounds import cheap
+from tests.support.bounds import cheap
 
 TRAIN = "ILSVRC2012_img_train.tar"
 VAL = "ILSVRC2012_val.tar"

@@ -28,8 +28,8 @@ from imagenet_convert.run.options import parse_args
 from imagenet_convert.run.stages import ConversionError, write_shard
 from imagenet_convert.run.survey import survey
 from imagenet_convert.storage.output import OutputDir
-from tests import damage
-from tests.cli import convert, run_cli
+from tests.support import damage
+from tests.support.cli import convert, run_cli
 
 REFUSED = (ArchiveError, PlanError, ConversionError)
 """What bad input raises; ``run`` prints it as its one error line."""

@@ -24,7 +24,7 @@ import pytest
 from imagenet_convert.inputs.archives import ArchiveError
 from imagenet_convert.inputs.layouts.kaggle import KAGGLE_ZIP, MAPPING, VAL_SOLUTION
 from imagenet_convert.plan.model import Plan
-from tests import damage
+from tests.support import damage
 from tests.test_bad_input import REFUSED, _check_nothing_half_written, convert_here, plan_here
 
 GB = 1 << 30

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from imagenet_convert.inputs.layouts.kaggle import KAGGLE_ZIP
-from tests import damage
-from tests.cli import convert, output_files, run_cli, run_cli_measured
+from tests.support import damage
+from tests.support.cli import convert, output_files, run_cli, run_cli_measured
 from tests.test_bad_input import _check_nothing_half_written
 from tests.test_bad_layouts import GB, KAGGLE_CASES, copy_of, expected_labels, untouched
 

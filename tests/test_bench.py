@@ -116,6 +116,7 @@ def test_independent_batch_spread_is_the_label_std_over_the_root_of_the_batch() 
     assert round(uniform, 1) == 51.0  # 288.7 / sqrt(32), the figure
 
 
+@pytest.mark.slow
 def test_label_spread_runs_the_trainers_input_on_a_converted_folder(converted: Path) -> None:
     spread = batches.label_spread(converted, batches=6, batch_size=4)
     assert spread["batches"] == 6 and spread["independent_batches_std"] > 0

@@ -13,7 +13,7 @@ import pytest
 
 from imagenet_convert.format import filenames
 from imagenet_convert.format.records import BOX_KEYS, KINDS, SLIM_READER, parse_example, read_records
-from tests.cli import convert, output_files
+from tests.support.cli import convert, output_files
 
 pytestmark = pytest.mark.slow
 

@@ -17,10 +17,10 @@ import pytest
 
 from imagenet_convert.run.beam_args import DASK_RUNNER
 from imagenet_convert.run.options import parse_args
-from tests.cli import convert, output_files
+from tests.support.cli import convert, output_files
 
 pytest.importorskip("distributed", reason="needs the dask extra: pip install -c constraints.txt '.[dask]'")
-from tests.services import dask_cluster, dask_worker_pids  # noqa: E402
+from tests.support.services import dask_cluster, dask_worker_pids  # noqa: E402
 
 SHARDS = ["--train-shards", "16", "--validation-shards", "4"]
 """More shards than the miniature's default: tasks enough for both workers, and a run to kill mid-way."""

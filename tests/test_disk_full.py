@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.cli import convert, output_files
+from tests.support.cli import convert, output_files
 from tests.test_bad_input import _check_nothing_half_written
 
 pytestmark = [

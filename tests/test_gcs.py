@@ -18,9 +18,9 @@ from urllib.parse import unquote
 import pytest
 
 from imagenet_convert.fake import ARCHIVES
-from tests.buckets import BUCKET, WORK, Bucket, archive_bytes
-from tests.cli import output_files, run_cli
-from tests.services import Traffic, counting_proxy, gcs_emulator
+from tests.support.buckets import BUCKET, WORK, Bucket, archive_bytes
+from tests.support.cli import output_files, run_cli
+from tests.support.services import Traffic, counting_proxy, gcs_emulator
 
 storage = pytest.importorskip(
     "google.cloud.storage", reason="needs the gcp extra: pip install -c constraints.txt '.[gcp]'"
@@ -141,6 +141,7 @@ def test_verify_reads_a_conversion_on_gcs(store: Bucket, gcs_run: Traffic) -> No
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_a_folder_layout_on_gcs_reads_each_image_with_one_request(
     store: Bucket, mini_layout: Callable[[str], Path], converted: Path
 ) -> None:

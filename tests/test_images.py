@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from imagenet_convert.inputs.images import BadImageError, ImageInfo, reencode_rgb_jpeg, sniff
-from tests.bounds import cheap
+from tests.support.bounds import cheap
 
 WIDTH, HEIGHT = 64, 48  # not square, so a swapped width/height shows
 

@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from imagenet_convert.fake import FakeOptions, generate
-from tests import damage
-from tests.cli import output_files
+from tests.support import damage
+from tests.support.cli import output_files
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from imagenet_convert.inputs.archives import ArchiveError
 from imagenet_convert.inputs.layouts import LAYOUTS, LayoutError, open_layout
 from imagenet_convert.plan.build import build_plan, find_inputs
 from imagenet_convert.plan.model import Plan, PlanError, PlanOptions
-from tests.conftest import link_tree
+from tests.support.damage import link_tree
 
 FOLDER_LAYOUTS = ("extracted", "valprep", "kaggle-tree", "kaggle-zip")
 DEVKIT = "ILSVRC2012_devkit_t12.tar.gz"

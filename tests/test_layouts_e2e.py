@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from imagenet_convert.format import filenames
-from tests.cli import convert, output_files, run_cli
+from tests.support.cli import convert, output_files, run_cli
+from tests.support.damage import link_tree
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +58,6 @@ def test_every_layout_gives_the_official_bytes(
 
 
 def test_verify_notices_a_changed_folder(mini_layout, tmp_path: Path) -> None:
-    from tests.conftest import link_tree
-
     folder = link_tree(mini_layout("kaggle-tree"), tmp_path / "in")
     result = convert(folder, tmp_path / "out", "--workers", "1", "--splits", "validation")
     assert result.returncode == 0, result.stderr
@@ -71,8 +70,6 @@ def test_verify_notices_a_changed_folder(mini_layout, tmp_path: Path) -> None:
 
 
 def test_junk_is_counted_and_bad_files_listed(mini_layout, tmp_path: Path) -> None:
-    from tests.conftest import link_tree
-
     folder = link_tree(mini_layout("extracted"), tmp_path / "in")
     class_folder = sorted(p for p in (folder / "train").iterdir() if p.is_dir())[0]
     (class_folder / f"{class_folder.name}_1.JPEG.part").write_bytes(b"half")
@@ -96,8 +93,6 @@ def test_junk_is_counted_and_bad_files_listed(mini_layout, tmp_path: Path) -> No
 
 def test_an_image_rewritten_in_place_is_refused_by_name(mini_layout, tmp_path: Path) -> None:
     """Same size, so the listing's digest cannot tell: the newest modification time does."""
-    from tests.conftest import link_tree
-
     folder = link_tree(mini_layout("extracted"), tmp_path / "in")
     options = ("--workers", "1", "--splits", "validation")
     assert convert(folder, tmp_path / "out", *options).returncode == 0

@@ -29,7 +29,7 @@ from imagenet_convert.plan.store import (
 from imagenet_convert.storage.output import OutputDir, json_bytes
 
 OPTIONS = PlanOptions(train_shards=4, validation_shards=2)
-"""What tests/cli.py's ``convert`` asks for, so these plans are those of the ``converted`` fixture."""
+"""What tests/support/cli.py's ``convert`` asks for, so these plans are those of the ``converted`` fixture."""
 
 
 def plan_of(folder: Path, options: PlanOptions = OPTIONS) -> Plan:

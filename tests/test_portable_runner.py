@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import convert, output_files
-from tests.services import beam_portable_services
+from tests.support.cli import convert, output_files
+from tests.support.services import beam_portable_services
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import convert, run_cli
+from tests.support.cli import convert, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from imagenet_convert.fake import ARCHIVES
-from tests.buckets import BUCKET, WORK, Bucket, archive_bytes
-from tests.cli import output_files
-from tests.services import Traffic, counting_proxy, seaweedfs, weed_binary
+from tests.support.buckets import BUCKET, WORK, Bucket, archive_bytes
+from tests.support.cli import output_files
+from tests.support.services import Traffic, counting_proxy, seaweedfs, weed_binary
 
 boto3 = pytest.importorskip("boto3", reason="needs the aws extra: pip install -c constraints.txt '.[aws]'")
 if weed_binary() is None:

@@ -1,7 +1,8 @@
 """Writing shards in this process, as each Beam worker does: the bytes, the index file, the marker.
 
 ``write_shard`` is the whole of a worker's job, so calling it directly on a planned miniature checks
-what the workers write without a pipeline; tests/test_convert_e2e.py runs them under Beam.
+what the workers write without a pipeline; one test runs the ``WriteShards`` transform on Beam's
+``TestPipeline``, and tests/test_convert_e2e.py runs the whole conversion through the CLI.
 """
 
 from __future__ import annotations
@@ -14,19 +15,23 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
+import apache_beam as beam
 import pytest
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
 
 from imagenet_convert.format import filenames
 from imagenet_convert.format.index import FRAMING, parse_index
 from imagenet_convert.format.records import parse_example, read_records
 from imagenet_convert.plan.model import Plan, Shard, class_table
+from imagenet_convert.plan.store import save_plan
 from imagenet_convert.run.finish import write_metadata
 from imagenet_convert.run.markers import ShardMarker, read_marker
 from imagenet_convert.run.report import RunReport
-from imagenet_convert.run.stages import ConversionError, write_shard
+from imagenet_convert.run.stages import ConversionError, WriteShards, write_shard
 from imagenet_convert.storage.output import OutputDir
-from tests import damage
-from tests.cli import output_files
+from tests.support import damage
+from tests.support.cli import output_files
 from tests.test_plan import plan_of
 
 
@@ -45,6 +50,7 @@ def plan(mini_imagenet: Path) -> Plan:
     return plan_of(mini_imagenet)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["train-00001-of-00004", "validation-00000-of-00002"])
 def test_a_shard_is_the_conversions_byte_for_byte(
     plan: Plan, mini_imagenet: Path, converted: Path, tmp_path: Path, name: str
@@ -87,6 +93,7 @@ def test_a_marker_reads_back_as_written_and_an_older_runs_still_loads(
     assert loaded.to_json() == older
 
 
+@pytest.mark.slow
 def test_written_here_every_visible_file_is_the_conversions(
     plan: Plan, mini_imagenet: Path, converted: Path, tmp_path: Path
 ) -> None:
@@ -98,6 +105,30 @@ def test_written_here_every_visible_file_is_the_conversions(
     assert output_files(tmp_path) == output_files(converted)
 
 
+@pytest.mark.slow
+def test_the_write_transform_on_a_test_pipeline_writes_the_conversions_shards(
+    plan: Plan, mini_imagenet: Path, converted: Path, tmp_path: Path
+) -> None:
+    """``WriteShards`` tested as Beam's examples test their transforms: shard names in, one marker per
+    shard out (checked on the output PCollection), and the files it wrote are the conversion's."""
+    save_plan(OutputDir(str(tmp_path)), plan)  # as ``run`` does first: each worker reads its shard's plan
+    expected = [
+        (s.name, s.split, len(s.images), hashlib.sha256((converted / s.name).read_bytes()).hexdigest())
+        for s in plan.shards
+    ]
+    with test_pipeline.TestPipeline() as pipeline:  # imported as a module: pytest would collect a Test* class
+        names = pipeline | beam.Create([shard.name for shard in plan.shards])
+        markers = names | WriteShards(str(tmp_path), str(mini_imagenet), False, [])
+        written = markers | beam.Map(lambda m: (m.name, m.split, m.num_records, m.sha256))
+        assert_that(written, equal_to(expected))
+    for shard in plan.shards:
+        for published in filenames.shard_files(shard.name):
+            assert (tmp_path / published).read_bytes() == (converted / published).read_bytes(), published
+        assert (tmp_path / filenames.marker(shard.name)).exists()
+    assert not list((tmp_path / filenames.TMP_FOLDER).iterdir())
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["extracted", "valprep", "kaggle-tree", "kaggle-zip"])
 def test_every_layout_writes_the_official_shards(
     mini_layout, converted: Path, tmp_path: Path, layout: str
@@ -153,9 +184,7 @@ def test_a_bad_image_is_left_out_and_listed_with_skip_bad(empty_image: EmptyImag
 
 
 def test_an_extracted_image_is_named_by_its_path(mini_layout, tmp_path: Path) -> None:
-    from tests.conftest import link_tree
-
-    folder = link_tree(mini_layout("valprep"), tmp_path / "in")
+    folder = damage.link_tree(mini_layout("valprep"), tmp_path / "in")
     plan = plan_of(folder)
     shard = plan.split_shards("validation")[0]
     where = shard.images[0].locator.path

@@ -20,8 +20,8 @@ import yaml
 from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import cluster, evaluate, flags, train
 from imagenet_convert.trainer.loopback import Loopback, free_ports
-from tests.cli import run_cli
-from tests.trainer_support import Shape, train_argv, write_dataset
+from tests.support.cli import run_cli
+from tests.support.trainer import Shape, train_argv, write_dataset
 
 MODEL, SIZE = "inception_v2", "32"
 STEPS = 6

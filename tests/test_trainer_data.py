@@ -14,7 +14,7 @@ from PIL import Image
 from imagenet_convert.errors import DatasetError, UsageError
 from imagenet_convert.format import filenames
 from imagenet_convert.trainer import data, preprocessing, preprocessing_factory
-from tests.trainer_support import Shape, jpeg, slim_example, write_dataset
+from tests.support.trainer import Shape, jpeg, slim_example, write_dataset
 
 SLIM_KEYS = {
     "image/encoded": "fixed string", "image/format": "fixed string", "image/class/label": "fixed int64",

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from imagenet_convert.errors import UsageError
 from imagenet_convert.trainer import train
-from tests.trainer_support import Shape, train_argv, write_dataset
+from tests.support.trainer import Shape, train_argv, write_dataset
 
 
 def _log_softmax(logits: list[float]) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from imagenet_convert.__main__ import main as cli
 from imagenet_convert.format import filenames
 from imagenet_convert.trainer import flags
-from tests.cli import run_cli
+from tests.support.cli import run_cli
 
 # The seed document's "Script Arguments" (Slim's train_image_classifier.py), log_every_n_steps changed to 5.
 SEED_DEFAULTS = {
@@ -132,6 +132,7 @@ def test_evaluate_and_train_need_a_dataset(capsys: pytest.CaptureFixture[str]) -
     assert "--dataset_dir" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_cli_reaches_the_trainer_and_says_only_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # TensorFlow's start-up lines hidden by us
     result = run_cli(
@@ -142,6 +143,7 @@ def test_the_cli_reaches_the_trainer_and_says_only_what_is_wrong(monkeypatch: py
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 def test_missing_shards_fail_the_run_with_exit_1(
     converted, tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,8 +2,9 @@
 
 ``tests/goldens/slim_logits.json`` holds the logits of Slim's ``nets_factory`` (made once, outside the
 project, by ``tests/goldens/make_goldens.py``, whose docstring says how) for one model of each family,
-in an inference graph whose weights are ``tests.golden_values.variable_value``. Float32 rounding aside,
-ours must agree: the same layers, in the same order, with the same padding, strides and activations.
+in an inference graph whose weights are ``tests.support.golden_values.variable_value``. Float32 rounding
+aside, ours must agree: the same layers, in the same order, with the same padding, strides and
+activations.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from imagenet_convert.trainer import nets_factory
-from tests.golden_values import GOLDEN_MODELS, NUM_CLASSES, logits
+from tests.support.golden_values import GOLDEN_MODELS, NUM_CLASSES, logits
 
 GOLDENS = Path(__file__).parent / "goldens" / "slim_logits.json"
 
@@ -36,6 +37,7 @@ def test_every_family_has_a_golden() -> None:
     assert set(goldens()["logits"]) == set(GOLDEN_MODELS) and goldens()["num_classes"] == NUM_CLASSES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GOLDEN_MODELS)
 def test_logits_equal_slims(name: str) -> None:
     golden = np.array(goldens()["logits"][name], np.float32)

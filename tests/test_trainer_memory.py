@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 
 from imagenet_convert.trainer import memory
 
@@ -23,6 +24,7 @@ print("never stopped")
 """
 
 
+@pytest.mark.slow
 def test_the_guard_stops_a_process_before_memory_runs_out() -> None:
     result = subprocess.run([sys.executable, "-c", _GREEDY], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from imagenet_convert.trainer import flags, nets_factory
-from tests.trainer_support import Shape, run_steps, train_argv, write_dataset
+from tests.support.trainer import Shape, run_steps, train_argv, write_dataset
 
 SMALLEST_SIZE = {
     "alexnet_v2": 224, "overfeat": 231, "vgg_a": 224, "lenet": 28, "cifarnet": 32,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from tests.cli import run_cli
+from tests.support.cli import run_cli
 from tests.test_trainer_nets import is_training_state, slim_model_variables
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from imagenet_convert.trainer import data, flags, nets_factory, train
-from tests.trainer_support import Shape, train_argv, write_dataset
+from tests.support.trainer import Shape, train_argv, write_dataset
 
 SPEC = Path(__file__).parent / "data" / "slim-nets-variables.json.gz"
 
@@ -73,17 +73,20 @@ def network_variables(name: str, num_classes: int) -> dict[str, list[int]]:
         return {v.op.name: v.shape.as_list() for v in tf.compat.v1.global_variables()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(nets_factory.ARCHITECTURES))
 def test_network_holds_slims_variables(name: str) -> None:
     assert network_variables(name, 11) == slim_variables(name, 11)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["inception_v4", "nasnet_mobile", "mobilenet_v2_035"])
 def test_imagenets_1001_classes(name: str) -> None:
     """Only the logits (and auxiliary logits) depend on the number of classes."""
     assert network_variables(name, 1001) == slim_variables(name, 1001)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lenet", "mobilenet_v2_035"])  # nasnet_cifar: test_trainer_models_e2e.py
 def test_training_graph_adds_only_training_state(name: str, ten_classes: Path, tmp_path: Path) -> None:
     argv = train_argv(ten_classes, tmp_path, name, "--batch_size", "1", "--moving_average_decay", "0.999")

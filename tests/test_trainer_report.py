@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from imagenet_convert.trainer import data, quiet, report, train
-from tests.trainer_support import Shape, train_argv, write_dataset
+from tests.support.trainer import Shape, train_argv, write_dataset
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from imagenet_convert.trainer import data, flags, train
-from tests.trainer_support import Shape, write_dataset
+from tests.support.trainer import Shape, write_dataset
 
 EPOCH = 1000  # examples in the split
 BASE = ["--learning_rate", "0.01", "--batch_size", "10", "--num_epochs_per_decay", "2"]  # 200 steps per decay

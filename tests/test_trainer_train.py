@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from imagenet_convert.trainer import data, evaluate, export, flags, train
-from tests.trainer_support import run_steps, train_argv, write_dataset
+from tests.support.trainer import run_steps, train_argv, write_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -30,7 +30,7 @@ from imagenet_convert.run.finish import write_metadata
 from imagenet_convert.run.markers import ShardMarker, write_marker
 from imagenet_convert.run.report import RunReport
 from imagenet_convert.storage.output import OutputDir
-from tests.cli import run_cli
+from tests.support.cli import run_cli
 
 CLASSES = [
     Synset(12, "n01000001", "alpha, first class"),
@@ -156,6 +156,7 @@ def test_metadata_under_its_old_name_is_still_read(good: Path, capsys: pytest.Ca
     assert code == 0, text
 
 
+@pytest.mark.slow
 def test_real_cli_decodes_in_worker_processes(good: Path) -> None:
     result = run_cli("verify", good, "--decode", "--workers", "2", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,4 +1,5 @@
-"""Write ``slim_logits.json``: the golden logits of ``tests.golden_values``, computed with TF-Slim's own nets.
+"""Write ``slim_logits.json``: the golden logits of ``tests.support.golden_values``, computed with TF-Slim's
+own nets.
 
 Run once, by hand, in a scratch copy of Slim's model code kept outside the project (the project has
 its own implementations; this is what they are checked against)::
@@ -43,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from imagenet_convert.trainer import compat
-from tests import golden_values
+from tests.support import golden_values
 
 OUTPUT = Path(__file__).with_name("slim_logits.json")
 SOURCE = (
@@ -97,9 +98,9 @@ def main() -> None:
         goldens[name] = rounded(values)
         print(f"{name}: max |logit| {np.abs(values).max():.4g}", flush=True)
     about = (
-        f"Logits of tests.golden_values.logits(get_network_fn, name) with TF-Slim's own get_network_fn and "
-        f"nets, made by tests/goldens/make_goldens.py (its docstring says how to rebuild the reference) on "
-        f"{datetime.date.today().isoformat()} with TensorFlow {tf.__version__} and tf_slim "
+        f"Logits of tests.support.golden_values.logits(get_network_fn, name) with TF-Slim's own "
+        f"get_network_fn and nets, made by tests/goldens/make_goldens.py (its docstring says how to rebuild "
+        f"the reference) on {datetime.date.today().isoformat()} with TensorFlow {tf.__version__} and tf_slim "
         f"{importlib.metadata.version('tf_slim')}, CPU. Source: {SOURCE}."
     )
     document = {

@@ -1,8 +1,8 @@
 """Copies of a generated download with one archive damaged in a chosen way.
 
-Unchanged files are hard-linked (the shared session fixture is never written); a damaged archive
-is written as a new file under the copy. ZIPs are written again by hand (``write_zip``), so that
-their members can declare, hold and flag what no ZIP writer would.
+Unchanged files are hard-linked, or symbolically linked by ``link_tree`` (the shared session fixture
+is never written); a damaged archive is written as a new file under the copy. ZIPs are written again
+by hand (``write_zip``), so that their members can declare, hold and flag what no ZIP writer would.
 """
 
 from __future__ import annotations
@@ -38,6 +38,18 @@ def clone(source: Path, target: Path) -> Path:
 def clone_tree(source: Path, target: Path) -> Path:
     """A copy of a download tree (folders and all) made of hard links: edit it with :func:`rewrite`."""
     shutil.copytree(source, target, symlinks=True, copy_function=os.link)
+    return target
+
+
+def link_tree(source: Path, target: Path) -> Path:
+    """A folder of real subfolders whose files are symbolic links to ``source``'s: cheap to edit."""
+    for path in sorted(source.rglob("*")):
+        copy = target / path.relative_to(source)
+        if path.is_dir():
+            copy.mkdir(parents=True, exist_ok=True)
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.symlink_to(path)
     return target
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from imagenet_convert.fake import ARCHIVES, FakeOptions
 from imagenet_convert.format import filenames
-from tests.cli import convert, output_files
-from tests.services import CountingProxy, Traffic
+from tests.support.cli import convert, output_files
+from tests.support.services import CountingProxy, Traffic
 
 BIG = FakeOptions(
     classes=3,
@@ -54,7 +54,8 @@ class Bucket:
     cli_environment: dict[str, str] = field(default_factory=dict)
 
     def output_files(self, prefix: str) -> dict[str, bytes]:
-        """Like ``tests.cli.output_files``: the visible files (no work folder, no run report), by name."""
+        """Like ``tests.support.cli.output_files``: the visible files (no work folder, no run report), by
+        name."""
         visible = [key for key in self.keys(prefix) if not key[len(prefix) :].startswith(WORK)]
         return {
             key[len(prefix) :]: self.read(key)
