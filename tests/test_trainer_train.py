@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from imagenet_convert.__main__ import main as cli
 from imagenet_convert.trainer import data, evaluate, export, flags, train
 from tests.support.trainer import run_steps, train_argv, write_dataset
 
@@ -160,3 +161,13 @@ def test_moving_averages_shadow_every_model_variable_and_are_evaluated(trained: 
     assert len(plain) > 100 and all(f"{n}/ExponentialMovingAverage" in names for n in plain)
     run = Run(trained.dataset, tmp_path, "")
     assert _evaluate(run, "--moving_average_decay", "0.5").loss != _evaluate(run).loss
+
+
+def test_a_checkpoint_of_another_class_count_is_named_not_a_traceback(
+    trained: Run, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = _eval_argv(trained, "offset-eval", "--labels_offset", "1", "--max_num_batches", "1")
+    assert cli(["evaluate", *argv]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: InceptionV2/Logits/") and "--labels_offset" in error
+    assert "Traceback" not in error
