@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from imagenet_convert.errors import Failed, UsageError
+from imagenet_convert.errors import Failed, UsageError, exit_status
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("imagenet_convert.run.convert", "convert ILSVRC2012 archives to TF-Slim TFRecords (Apache Beam)"),
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     root.setLevel(logging.WARNING)
     try:
         return int(module.main(rest) or 0)
-    except (UsageError, Failed) as error:  # UsageError first: a few errors are both (NoInputError)
+    except (UsageError, Failed) as error:
         print(f"error: {error}", file=sys.stderr)
-        return error.exit_status
+        return exit_status(error)
 
 
 if __name__ == "__main__":

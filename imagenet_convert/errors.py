@@ -17,8 +17,6 @@ class UsageError(Exception):
     """The command line cannot work as written: options that cannot work together (or with this
     TensorFlow or runner), or a path that names nothing of the kind its option takes. One line, exit 2."""
 
-    exit_status = 2
-
 
 class Failed(Exception):
     """The command line is fine, but what it names refused or failed the run. One line, exit 1.
@@ -26,7 +24,11 @@ class Failed(Exception):
     Each module's own errors derive from it (``ArchiveError``, ``PlanError``, ``ResumeError``...),
     so a command raises what went wrong and ``__main__`` alone turns it into a line and a status."""
 
-    exit_status = 1
+
+def exit_status(error: UsageError | Failed) -> int:
+    """2 for a usage error, even one that is also a failure of its family (an ``--input`` that holds
+    no download is a ``LayoutError`` too); else 1."""
+    return 2 if isinstance(error, UsageError) else 1
 
 
 class DatasetError(Failed):

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from imagenet_convert.errors import exit_status
 from imagenet_convert.inputs.archives import ArchiveError
-from imagenet_convert.inputs.layouts import LAYOUTS, LayoutError, open_layout
+from imagenet_convert.inputs.layouts import LAYOUTS, LayoutError, NoInputError, open_layout
 from imagenet_convert.plan.build import build_plan, find_inputs
 from imagenet_convert.plan.model import Plan, PlanError, PlanOptions
 from tests.support.damage import link_tree
@@ -206,3 +207,8 @@ def test_unknown_train_class_is_an_error(mini_layout, tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="n99999999"):
         (folder / DEVKIT).symlink_to(mini_layout("official") / DEVKIT)
         plan_of(folder)
+
+
+def test_an_input_naming_no_download_exits_as_a_usage_error_though_it_is_a_layout_error_too() -> None:
+    assert exit_status(NoInputError("nothing here")) == 2
+    assert exit_status(LayoutError("a part is damaged")) == 1
