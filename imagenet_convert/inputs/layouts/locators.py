@@ -179,9 +179,13 @@ def read_file(root: str, locator: Locator, what: str, name: str = "") -> bytes:
 class ReadAhead:
     """How a worker reads a shard's images from an object store (``--reads_in_flight``,
     ``--read_window_bytes``): ``in_flight`` ranged requests at once, at most ``window_bytes`` fetched
-    and not yet used, ranges of one object ``merge_gap`` bytes apart or closer fetched as one."""
+    and not yet used, ranges of one object ``merge_gap`` bytes apart or closer fetched as one.
 
-    in_flight: int = 16
+    ``in_flight`` is 10 by default: boto3's and google-cloud-storage's clients keep 10 connections per
+    host; more threads than that would open a connection (a TLS handshake on a cloud store) for a
+    request and drop it after."""
+
+    in_flight: int = 10
     window_bytes: int = 64 << 20
     merge_gap: int = 64 << 10
 
