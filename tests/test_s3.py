@@ -139,3 +139,11 @@ def test_a_folder_layout_on_s3_reads_each_image_with_one_request(
     store: Bucket, mini_layout: Callable[[str], Path], converted: Path
 ) -> None:
     store.check_folder_layout(mini_layout("extracted"), converted)
+
+
+def test_reads_in_flight_hide_a_cloud_stores_latency(
+    store: Bucket, mini_imagenet: Path, converted: Path, record_property: Callable[..., None]
+) -> None:
+    figures = store.check_reads_in_flight(mini_imagenet, converted)
+    print(json.dumps(figures))
+    record_property("figures", figures)

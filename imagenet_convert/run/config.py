@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from imagenet_convert.inputs.layouts.locators import ReadAhead
 from imagenet_convert.plan.model import PlanOptions
 from imagenet_convert.run.beam_args import DASK_RUNNER
 
@@ -88,3 +89,5 @@ class RunConfig:
     plan: PlanOptions
     resume: ResumePolicy
     runner: Runner
+    read_ahead: ReadAhead = ReadAhead()
+    """How workers read images from an object store (``--reads_in_flight``, ``--read_window_bytes``)."""

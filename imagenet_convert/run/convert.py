@@ -74,7 +74,9 @@ def convert(config: RunConfig) -> int:
         _clear_stale(out, plan)
         if pending:
             with report.timed("write"):
-                run_pipeline(config.runner, config.plan.skip_bad_images, out, pending, input_root)
+                run_pipeline(
+                    config.runner, config.plan.skip_bad_images, out, pending, input_root, config.read_ahead
+                )
         report.seconds["total"] = round(time.monotonic() - started, 3)
         info = write_metadata(out, plan, report, frozenset(shard.name for shard in pending))
         resume.finish(out, plan)

@@ -7,6 +7,7 @@ import os
 
 from imagenet_convert.format.filenames import SPLITS
 from imagenet_convert.inputs.layouts import LAYOUTS
+from imagenet_convert.inputs.layouts.locators import ReadAhead
 from imagenet_convert.plan.model import PlanOptions
 from imagenet_convert.run import resume
 from imagenet_convert.run.beam_args import parse_with_beam_options
@@ -92,6 +93,23 @@ def parser() -> argparse.ArgumentParser:
         help="resume although an input's modification time changed since it was planned (after a plain cp)",
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan and free space; write nothing")
+    reads = p.add_argument_group(
+        "reading from gs:// or s3:// (Beam-style names: the workers' settings; local files ignore them)"
+    )
+    reads.add_argument(
+        "--reads_in_flight",
+        type=int,
+        default=ReadAhead.in_flight,
+        metavar="N",
+        help=f"ranged read requests a worker keeps in flight ({ReadAhead.in_flight})",
+    )
+    reads.add_argument(
+        "--read_window_bytes",
+        type=int,
+        default=ReadAhead.window_bytes,
+        metavar="BYTES",
+        help=f"most image bytes a worker holds fetched ahead of use ({ReadAhead.window_bytes >> 20} MiB)",
+    )
     return p
 
 
@@ -108,6 +126,8 @@ def parse_args(argv: list[str]) -> RunConfig:
     for split in args.splits:
         if getattr(args, f"{split}_shards") < 1:
             p.error(f"--{split}-shards must be at least 1")
+    if args.reads_in_flight < 1 or args.read_window_bytes < 1:
+        p.error("--reads_in_flight and --read_window_bytes must be at least 1")
     return RunConfig(
         input=args.input,
         output=args.output,
@@ -115,6 +135,7 @@ def parse_args(argv: list[str]) -> RunConfig:
         plan=_plan_options(args),
         resume=ResumePolicy(args.overwrite, args.accept_changed_inputs, args.dry_run),
         runner=Runner.of(args.workers, beam_args),
+        read_ahead=ReadAhead(args.reads_in_flight, args.read_window_bytes),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from imagenet_convert.format import filenames
+from imagenet_convert.inputs.layouts.locators import ReadAhead
 from imagenet_convert.plan.model import Shard, bytes_to_write
 from imagenet_convert.run import faults
 from imagenet_convert.run.beam_logs import beam_logs_to, temporary_files_in
@@ -46,7 +47,12 @@ def _pipeline_failure(
 
 
 def run_pipeline(
-    runner: Runner, skip_bad_images: bool, out: OutputDir, pending: list[Shard], input_root: str
+    runner: Runner,
+    skip_bad_images: bool,
+    out: OutputDir,
+    pending: list[Shard],
+    input_root: str,
+    read_ahead: ReadAhead | None = None,
 ) -> None:
     """Write the pending shards on Beam, with a progress bar; raise one clear error when it fails."""
     names = [shard.name for shard in pending]
@@ -59,7 +65,7 @@ def run_pipeline(
                     pipeline
                     | "ShardNames" >> beam.Create(names)
                     | "WriteShards"
-                    >> WriteShards(out.root, input_root, skip_bad_images, list(runner.beam_args))
+                    >> WriteShards(out.root, input_root, skip_bad_images, list(runner.beam_args), read_ahead)
                 )
         except faults.StopWaiting:
             if not monitor.stopped_after_error:

@@ -63,16 +63,22 @@ def _where(image: PlannedImage) -> str:
 
 
 def write_shard(
-    out: OutputDir, input_dir: str, shard: Shard, classes: dict[int, tuple[str, str]], skip_bad: bool
+    out: OutputDir,
+    input_dir: str,
+    shard: Shard,
+    classes: dict[int, tuple[str, str]],
+    skip_bad: bool,
+    read_ahead: locators.ReadAhead | None = None,
 ) -> ShardMarker:
-    """Write one shard and its index atomically and return its marker (counts, sha256, quirks, skipped)."""
+    """Write one shard and its index atomically and return its marker (counts, sha256, quirks, skipped;
+    on an object store the read requests made and the bytes read between images)."""
     started, cpu = time.monotonic(), time.thread_time()
     digest, stats, class_counts = hashlib.sha256(), Counter(), Counter()
     skipped: list[dict[str, str]] = []
     spans: list[tuple[int, int]] = []
     size = 0
     with (
-        locators.Reader(input_dir, (image.locator for image in shard.images)) as source,
+        locators.Reader(input_dir, (image.locator for image in shard.images), read_ahead) as source,
         out.atomic(out.path(shard.name), direct=True) as sink,
     ):
         created = time.time()  # when the shard's temporary file appeared (run_report.json's first_shard)
@@ -97,6 +103,7 @@ def write_shard(
             size += length
             class_counts[image.label] += 1
             stats["boxes"] += len(image.boxes)
+        stats.update(source.stats)
     # a local shard's writes ran in its helper thread, all finished once it was closed
     helper_cpu = sink.helper_cpu_seconds if isinstance(sink, DirectFile) else 0.0
     out.write_atomic(out.path(filenames.index_file(shard.name)), index_bytes(spans))
@@ -121,11 +128,19 @@ def write_shard(
 class WriteShardFn(beam.DoFn):
     """Shard name in, shard file out; the class table is loaded once per worker."""
 
-    def __init__(self, output_dir: str, input_dir: str, skip_bad_images: bool, filesystem_flags: list[str]):
+    def __init__(
+        self,
+        output_dir: str,
+        input_dir: str,
+        skip_bad_images: bool,
+        filesystem_flags: list[str],
+        read_ahead: locators.ReadAhead | None = None,
+    ):
         # Workers do not run in the launcher's folder: relative local paths would point elsewhere there.
         self._output_dir, self._input_dir = absolute(output_dir), absolute(input_dir)
         self._skip_bad = skip_bad_images
         self._filesystem_flags = filesystem_flags
+        self._read_ahead = read_ahead or locators.ReadAhead()
         self._written = beam.metrics.Metrics.counter("imagenet_convert", "images_written")
 
     def setup(self) -> None:
@@ -141,7 +156,9 @@ class WriteShardFn(beam.DoFn):
     def process(self, shard_name: str):
         shard = load_shard(self._out, self._spans[shard_name])
         try:
-            marker = write_shard(self._out, self._input_dir, shard, self._classes, self._skip_bad)
+            marker = write_shard(
+                self._out, self._input_dir, shard, self._classes, self._skip_bad, self._read_ahead
+            )
         except Exception as exc:
             # Remote runners only show a traceback; the launcher reads this one line back (if the
             # disk still takes it: the launcher recognises a full disk without it).
@@ -155,9 +172,16 @@ class WriteShardFn(beam.DoFn):
 class WriteShards(beam.PTransform):
     """Shard names -> written shards (and their markers)."""
 
-    def __init__(self, output_dir: str, input_dir: str, skip_bad_images: bool, filesystem_flags: list[str]):
+    def __init__(
+        self,
+        output_dir: str,
+        input_dir: str,
+        skip_bad_images: bool,
+        filesystem_flags: list[str],
+        read_ahead: locators.ReadAhead | None = None,
+    ):
         super().__init__()
-        self._fn = WriteShardFn(output_dir, input_dir, skip_bad_images, filesystem_flags)
+        self._fn = WriteShardFn(output_dir, input_dir, skip_bad_images, filesystem_flags, read_ahead)
 
     def expand(self, shard_names):
         return shard_names | "WriteShard" >> beam.ParDo(self._fn)

@@ -29,6 +29,23 @@ class ExactRanges(Downloader):
         return self._fetch(start, end) if end > start else b""
 
 
+class ExactStream(DownloaderStream):
+    """A seekable, unbuffered stream whose every read is one ``fetch`` of exactly its bytes.
+
+    :meth:`get_range` reads without the stream's position, so several threads may fetch ranges of
+    one open object at once (boto3 clients and google-cloud-storage blobs may be shared by threads):
+    that is how a worker keeps many reads in flight without a HEAD request per read.
+    """
+
+    def __init__(self, size: int, fetch: Callable[[int, int], bytes]):
+        super().__init__(ExactRanges(size, fetch))
+        self.size = size
+
+    def get_range(self, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of the object (fewer at its end), in one request."""
+        return self._downloader.get_range(start, min(end, self.size))
+
+
 def open_exact(size: int, fetch: Callable[[int, int], bytes]) -> BinaryIO:
     """A seekable, unbuffered stream whose every read is one ``fetch`` of exactly its bytes."""
-    return DownloaderStream(ExactRanges(size, fetch))  # type: ignore[return-value]
+    return ExactStream(size, fetch)  # type: ignore[return-value]

@@ -29,6 +29,8 @@ BIG = FakeOptions(
     box_fraction=0.3,
 )
 """Over 64 MiB of archives in seconds: few, larger images, encoded once per pool slot and reused."""
+LATENCY = 0.025
+"""A cloud store's first-byte latency, added by the proxy to every request of the latency test."""
 BUCKET = "bucket"
 WORK = ".imagenet-convert/"
 
@@ -132,3 +134,36 @@ class Bucket:
         }
         gets = [path for path in traffic.object_reads() if path in images]
         assert sorted(gets) == sorted(images), "each image read by exactly one request"
+
+    def check_reads_in_flight(self, folder: Path, local_output: Path) -> dict[str, Any]:
+        """``folder``'s archives converted through a proxy adding ``LATENCY`` to every request, one read
+        at a time (``--reads_in_flight 1 --read_window_bytes 1``: each image's range requested when it is
+        used, as before reads in flight) and with the defaults: both give the local bytes, the defaults
+        with fewer requests for the archives (neighbouring ranges merged). Returns the figures."""
+        for name in ARCHIVES:
+            if (folder / name).exists():
+                self.upload(folder / name, f"latency/{name}")
+        runs = {"one_at_a_time": ["--reads_in_flight", "1", "--read_window_bytes", "1"], "defaults": []}
+        figures: dict[str, Any] = {}
+        with self.proxy.delayed(LATENCY):
+            for run, flags in runs.items():
+                traffic = self.convert(f"latency-{run}", "--workers", "2", *flags, source="latency")
+                assert self.output_files(f"latency-{run}/") == output_files(local_output), run
+                report = json.loads(self.read(f"latency-{run}/run_report.json"))
+                figures[run] = {
+                    "write_seconds": report["seconds"]["write"],
+                    "archive_reads": sum(p.startswith(f"{BUCKET}/latency/") for p in traffic.object_reads()),
+                    "requests": len(traffic.requests),
+                    "ranged_reads": report["totals"].get("ranged_reads", 0),
+                    "gap_bytes": report["totals"].get("gap_bytes", 0),
+                }
+        slow, fast = figures["one_at_a_time"], figures["defaults"]
+        images = sum(
+            json.loads((local_output / filenames.INFO).read_text())["splits"][s]["num_examples"]
+            for s in ("train", "validation")
+        )
+        assert slow["ranged_reads"] == images, figures  # one request per image
+        assert fast["ranged_reads"] < slow["ranged_reads"], figures
+        assert fast["archive_reads"] < slow["archive_reads"], figures
+        assert fast["gap_bytes"] > 0, figures
+        return figures

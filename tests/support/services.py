@@ -294,10 +294,12 @@ class Traffic:
 
 class CountingProxy:
     """A TCP proxy on loopback in front of an HTTP server: counts the bytes the server sends back and
-    records the requests sent to it."""
+    records the requests sent to it; within :meth:`delayed`, holds each request before forwarding it,
+    as a cloud store's first-byte latency does."""
 
     def __init__(self, upstream_port: int):
         self._upstream = upstream_port
+        self.delay = 0.0
         self._listener = socket.create_server((LOOPBACK, 0))
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
@@ -316,6 +318,17 @@ class CountingProxy:
             traffic.bytes_from_server = self._received - received
             traffic.requests = self._requests[requests:]
 
+    @contextlib.contextmanager
+    def delayed(self, seconds: float) -> Iterator[None]:
+        """Every request sent in the block waits ``seconds`` in the proxy: the first bytes a client
+        sends on a connection, and the first it sends after the server answered (keep-alive's next
+        request; a body sent after ``100 Continue`` waits too, as it would on a slow link)."""
+        self.delay = seconds
+        try:
+            yield
+        finally:
+            self.delay = 0.0
+
     def _record(self, request: Request) -> None:
         with self._lock:
             self._requests.append(request)
@@ -331,8 +344,23 @@ class CountingProxy:
             server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
             server.connect((LOOPBACK, self._upstream))
             reader = _RequestReader(self._record)
-            threading.Thread(target=self._pipe, args=(client, server, reader.feed), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, self._count), daemon=True).start()
+            answered = threading.Event()
+            answered.set()  # the connection's first bytes are a new request
+
+            def sent(
+                chunk: bytes, reader: _RequestReader = reader, answered: threading.Event = answered
+            ) -> None:
+                reader.feed(chunk)
+                if answered.is_set() and self.delay:
+                    time.sleep(self.delay)
+                answered.clear()
+
+            def received(chunk: bytes, answered: threading.Event = answered) -> None:
+                self._count(chunk)
+                answered.set()
+
+            threading.Thread(target=self._pipe, args=(client, server, sent), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, received), daemon=True).start()
 
     def _count(self, chunk: bytes) -> None:
         with self._lock:

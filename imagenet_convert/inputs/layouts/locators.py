@@ -8,11 +8,14 @@ member is checked against what it declares (sizes, CRC-32) and never inflated pa
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
@@ -26,6 +29,8 @@ from imagenet_convert.inputs.archives import (
     prefetch,
     too_large,
 )
+from imagenet_convert.storage.paths import is_local
+from imagenet_convert.storage.ranged import ExactStream
 
 ZIP_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 """A ZIP local file header: signature, version, flags, method, time, date, crc, sizes, name/extra lengths."""
@@ -170,12 +175,187 @@ def read_file(root: str, locator: Locator, what: str, name: str = "") -> bytes:
         raise ArchiveError(f"{what}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class ReadAhead:
+    """How a worker reads a shard's images from an object store (``--reads_in_flight``,
+    ``--read_window_bytes``): ``in_flight`` ranged requests at once, at most ``window_bytes`` fetched
+    and not yet used, ranges of one object ``merge_gap`` bytes apart or closer fetched as one.
+
+    ``in_flight`` is 10 by default: boto3's and google-cloud-storage's clients keep 10 connections per
+    host; more threads than that would open a connection (a TLS handshake on a cloud store) for a
+    request and drop it after."""
+
+    in_flight: int = 10
+    window_bytes: int = 64 << 20
+    merge_gap: int = 64 << 10
+
+
+class _Fetched(io.RawIOBase):
+    """One object as a read-only stream answered from ``data``, its bytes from ``start`` (to its end
+    where ``start + len(data)`` reaches ``size``); any other read goes to ``elsewhere()``, a stream of
+    the object: a ZIP member's extra fields longer than the slack read ahead for them."""
+
+    def __init__(self, data: bytes, start: int, size: int, elsewhere: Callable[[], BinaryIO]):
+        self._data, self._start, self._size, self._elsewhere = memoryview(data), start, size, elsewhere
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._position = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position += offset
+        return self._position
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        start, end = self._position - self._start, self._start + len(self._data)
+        if start >= 0 and (self._position + len(buffer) <= end or end >= self._size):
+            chunk: bytes | memoryview = self._data[start : start + len(buffer)]
+        else:
+            stream = self._elsewhere()
+            stream.seek(self._position)
+            chunk = stream.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+
+class _Request(NamedTuple):
+    """One ranged request ahead of use: ``[start, end)`` of ``path``, for ``uses`` locators."""
+
+    path: str
+    start: int
+    end: int
+    future: Future
+    uses: list[int]
+
+
+def _needed(locator: Locator) -> tuple[int, int]:
+    """The byte range :func:`read` reads for ``locator`` in its first (usually only) read."""
+    slack = ZIP_LOCAL_HEADER.size + ZIP_HEADER_SLACK
+    return locator.offset, locator.offset + locator.size + slack * locator.zipped
+
+
+class _ReadsAhead:
+    """A shard's image ranges fetched ahead of their use on an object store, by a thread pool over
+    the exact ranged reads (:mod:`imagenet_convert.storage.ranged`): a request costs tens of
+    milliseconds of latency and little else, so ``in_flight`` of them at once do the work of as many
+    workers, and neighbouring ranges of one archive become one request.
+
+    Written by hand (a few dozen lines) because neither boto3's transfer manager nor
+    google-cloud-storage's transfer helpers fetch many small ranges of one object into memory: they
+    download whole objects or fixed-size chunks of them to files.
+
+    Order and bytes: the images are handed over in the plan's order, each as :func:`read` reads it
+    from a stream answered by the fetched bytes; a request that failed is not trusted, the image is
+    read again as without read-ahead, so its error (naming its archive and member) is today's.
+
+    Memory: images are taken in the plan's order into batches of at most ``window_bytes`` (gaps
+    included) less what is still held, and a request's bytes are held until its last image is used;
+    a batch is merged within itself only, so at most ``max(window_bytes, one image's range)`` bytes
+    are fetched and not yet used, plus the ``in_flight`` responses being received.
+    """
+
+    def __init__(
+        self,
+        locators: list[Locator],
+        fetchers: dict[str, Callable[[int, int], tuple[bytes, int]]],
+        settings: ReadAhead,
+    ):
+        self._locators, self._fetchers, self._settings = locators, fetchers, settings
+        self._pool = ThreadPoolExecutor(max(1, settings.in_flight), thread_name_prefix="read-ahead")
+        self._unscheduled = deque(  # a damaged size is refused by read(), never fetched
+            i for i, loc in enumerate(locators) if loc.path in fetchers and loc.size <= MAX_FILE_BYTES
+        )
+        self._requests: dict[int, _Request] = {}
+        self._held = 0
+        self.stats: Counter = Counter()
+        self._schedule()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._requests.clear()
+
+    def _schedule(self) -> None:
+        """Submit the next batch of images that fits the window (at least one when nothing is held)."""
+        window, budget = self._settings.window_bytes, self._settings.window_bytes - self._held
+        batch: list[int] = []
+        while self._unscheduled:
+            start, end = _needed(self._locators[self._unscheduled[0]])
+            if end - start > budget and (batch or self._held):
+                break
+            batch.append(self._unscheduled.popleft())
+            budget -= end - start
+        ranges = sorted((self._locators[i].path, *_needed(self._locators[i]), i) for i in batch)
+        merged: list[tuple[str, int, int, list[int]]] = []
+        for path, start, end, i in ranges:
+            last = merged[-1] if merged else None
+            gap = start - last[2] if last and last[0] == path else window
+            if last and gap <= min(self._settings.merge_gap, budget):
+                budget -= max(gap, 0)
+                self.stats["gap_bytes"] += max(gap, 0)
+                merged[-1] = (path, last[1], max(last[2], end), [*last[3], i])
+            else:
+                merged.append((path, start, end, [i]))
+        for path, start, end, uses in sorted(merged, key=lambda request: min(request[3])):  # in need order
+            request = _Request(path, start, end, self._pool.submit(self._fetchers[path], start, end), uses)
+            self._held += end - start
+            self.stats["ranged_reads"] += 1
+            for i in uses:
+                self._requests[i] = request
+
+    def take(self, index: int) -> tuple[bytes, int, int] | None:
+        """(bytes, their offset, the object's size) fetched for locator ``index``, or None where it
+        was not read ahead or its request failed."""
+        request = self._requests.pop(index, None)
+        if request is None:
+            return None
+        try:
+            data, size = request.future.result()
+            return data, request.start, size
+        except Exception:
+            return None
+        finally:
+            request.uses.remove(index)
+            if not request.uses:
+                self._held -= request.end - request.start
+            self._schedule()
+
+
+def _fetch_own(root: str, path: str) -> Callable[[int, int], tuple[bytes, int]]:
+    """A range of a file read by nobody else (an extracted image), opened in the fetching thread."""
+
+    def fetch(start: int, end: int) -> tuple[bytes, int]:
+        with open_input(FileSystems.join(root, path)) as stream:
+            size = stream.seek(0, io.SEEK_END)
+            stream.seek(start)
+            return stream.read(end - start), size
+
+    return fetch
+
+
+def _fetch_shared(stream: ExactStream) -> Callable[[int, int], tuple[bytes, int]]:
+    return lambda start, end: (stream.get_range(start, end), stream.size)
+
+
 class Reader:
     """Reads a shard's locators: files several images share (archives) are opened once and their
-    ranges prefetched; a file holding one image (an extracted JPEG) is opened for its read only."""
+    ranges prefetched; a file holding one image (an extracted JPEG) is opened for its read only.
 
-    def __init__(self, root: str, locators: Iterable[Locator]):
+    On a local disk the kernel prefetches (fadvise); on an object store the ranges are fetched ahead
+    by :class:`_ReadsAhead`, when they are read in the order given here (the plan's).
+    """
+
+    def __init__(self, root: str, locators: Iterable[Locator], read_ahead: ReadAhead | None = None):
         locators = list(locators)
+        self._locators, self._next = locators, 0
+        self._ahead: _ReadsAhead | None = None
         self._root = root
         uses = Counter(locator.path for locator in locators)
         self._open: dict[str, BinaryIO] = {}
@@ -194,15 +374,43 @@ class Reader:
                     if loc.path == path
                 ],
             )
+        if not is_local(root):
+            fetchers = {p: _fetch_own(root, p) for p, count in uses.items() if count == 1}
+            fetchers.update(
+                {p: _fetch_shared(s) for p, s in self._open.items() if isinstance(s, ExactStream)}
+            )
+            self._ahead = _ReadsAhead(locators, fetchers, read_ahead or ReadAhead())
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Requests made ahead of use (``ranged_reads``) and bytes read between images (``gap_bytes``)."""
+        return dict(self._ahead.stats) if self._ahead else {}
 
     def __enter__(self) -> Reader:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._ahead:
+            self._ahead.close()
         self._stack.close()
 
     def read(self, locator: Locator, name: str = "") -> bytes:
         """The image at ``locator``, called ``name`` (see :func:`read`)."""
+        if self._ahead and self._next < len(self._locators) and self._locators[self._next] == locator:
+            self._next += 1
+            fetched = self._ahead.take(self._next - 1)
+            if fetched is not None:
+                data, start, size = fetched
+                return read(_Fetched(data, start, size, lambda: self._direct(locator.path)), locator, name)
+        return self._direct_read(locator, name)
+
+    def _direct(self, path: str) -> BinaryIO:
+        """A stream of ``path``: the one opened for the shard, or one of its own closed with the reader."""
+        if path not in self._open:
+            self._open[path] = self._stack.enter_context(open_input(FileSystems.join(self._root, path)))
+        return self._open[path]
+
+    def _direct_read(self, locator: Locator, name: str) -> bytes:
         stream = self._open.get(locator.path)
         if stream is not None:
             return read(stream, locator, name)
